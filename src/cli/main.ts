@@ -1,0 +1,76 @@
+import { commands, type Group, type Loader } from './commands/index.js';
+import { EXIT_FAILURE, EXIT_USAGE, UsageError, type CommandContext } from './command.js';
+import { SplitblkError } from '../util/errors.js';
+
+function isGroup(entry: Loader | Group): entry is Group {
+  return typeof entry !== 'function';
+}
+
+async function help(ctx: CommandContext): Promise<number> {
+  const lines = ['usage: splitblk <verb> [options]', '', 'verbs:'];
+  for (const [name, entry] of Object.entries(commands)) {
+    if (isGroup(entry)) {
+      lines.push(`  ${name.padEnd(12)} ${entry.summary} (${Object.keys(entry.verbs).join(' | ')})`);
+    } else {
+      lines.push(`  ${name.padEnd(12)} ${(await entry()).summary}`);
+    }
+  }
+  lines.push('', 'splitblk <verb> --help prints a verb\'s usage; docs/cli.md documents them all.');
+  ctx.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}
+
+/** Resolve argv to a verb, run it, and turn errors into messages and exit codes. */
+export async function main(argv: string[], ctx: CommandContext = defaultContext()): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === 'help' || first === '--help' || first === '-h') return help(ctx);
+  const entry = commands[first];
+  if (entry === undefined) {
+    ctx.stderr.write(`splitblk: unknown verb '${first}' (try 'splitblk help')\n`);
+    return EXIT_USAGE;
+  }
+  let loader: Loader;
+  let args = rest;
+  let name = first;
+  if (isGroup(entry)) {
+    const [sub, ...subRest] = rest;
+    const subLoader = sub === undefined ? undefined : entry.verbs[sub];
+    if (subLoader === undefined) {
+      const what = sub === undefined ? 'missing sub-verb' : `unknown sub-verb '${sub}'`;
+      ctx.stderr.write(`splitblk ${first}: ${what}; one of: ${Object.keys(entry.verbs).join(', ')}\n`);
+      return EXIT_USAGE;
+    }
+    loader = subLoader;
+    args = subRest;
+    name = `${first} ${sub}`;
+  } else {
+    loader = entry;
+  }
+  const command = await loader();
+  if (args.includes('--help') || args.includes('-h')) {
+    ctx.stdout.write(command.usage.endsWith('\n') ? command.usage : command.usage + '\n');
+    return 0;
+  }
+  try {
+    return await command.run(args, ctx);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      ctx.stderr.write(`splitblk ${name}: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (error instanceof SplitblkError) {
+      ctx.stderr.write(`splitblk ${name}: ${error.message}\n`);
+      return EXIT_FAILURE;
+    }
+    throw error;
+  }
+}
+
+function defaultContext(): CommandContext {
+  return {
+    env: process.env,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    selfArgv: [process.execPath, new URL('../../../bin/splitblk.js', import.meta.url).pathname],
+  };
+}
