@@ -105,6 +105,19 @@ export interface GuestMemory {
   close(): void;
 }
 
+/**
+ * What the toolstack tells a new guest at boot, like Xen's start_info: where its xenstore page
+ * is and which event channel reaches xenstored (an unbound port offered to dom0). Stored as
+ * `domains/<domid>/start-info` (docs/abi.md).
+ */
+export interface StartInfo {
+  domid: DomId;
+  name: string;
+  memoryPages: number;
+  storeGfn: number;
+  storePort: EvtchnPort;
+}
+
 /** Domain management, used by the toolstack and by the privileged daemons. */
 export interface Hypervisor {
   readonly rundir: string;
@@ -112,10 +125,59 @@ export interface Hypervisor {
   destroyDomain(domid: DomId): void;
   listDomains(): DomainInfo[];
   domainInfo(domid: DomId): DomainInfo | undefined;
+  /** The start info createDomain wrote for `domid`, or undefined when there is no such domain. */
+  startInfo(domid: DomId): StartInfo | undefined;
   /** Open the event-channel handle acting for `domid` (dom0 for backends and xenstored). */
   openEventChannels(domid: DomId): EventChannels;
   openGrantMapper(selfDomid: DomId): GrantMapper;
   openGrantTable(domid: DomId): GrantTable;
   openGuestMemory(domid: DomId): GuestMemory;
   openForeignMemory(): ForeignMemory;
+}
+
+/**
+ * Stable error codes of the hypervisor emulation (SplitblkError.code). Fields: `domid` always,
+ * plus `ref` (grants), `port` (event channels) or `gfn` (memory) where one is at fault.
+ */
+export const HypervisorError = {
+  /** A grant entry refused the mapping (not permitted, other domain, read-only, bad frame). */
+  Grant: 'SPLITBLK_ERR_GRANT',
+  /** A bad port number, a port in the wrong state, or a bind the remote port does not allow. */
+  Evtchn: 'SPLITBLK_ERR_EVTCHN',
+  /** The domain does not exist (or is being destroyed). */
+  NoDomain: 'SPLITBLK_ERR_NO_DOMAIN',
+  /** createDomain with a domid that is already in use. */
+  DomainExists: 'SPLITBLK_ERR_DOMAIN_EXISTS',
+  /** No free grant entry, event-channel port, guest page or domid. */
+  Exhausted: 'SPLITBLK_ERR_EXHAUSTED',
+  /** A privileged foreign mapping named a frame outside the guest's memory. */
+  ForeignMap: 'SPLITBLK_ERR_FOREIGN_MAP',
+} as const;
+
+/**
+ * The start-info record the toolstack writes for a guest (domains/<domid>/start-info, JSON),
+ * like Xen's start_info page: what a guest needs to find its xenstore connection.
+ */
+export interface StartInfo {
+  domid: DomId;
+  name: string;
+  memoryPages: number;
+  /** Guest frames below this are never handed out by GuestMemory.allocPages. */
+  reservedPages: number;
+  /** Frame of the xenstore ring page (struct xenstore_domain_interface). */
+  storeGfn: number;
+  /** Guest port, unbound and offered to dom0, that xenstored binds for the store ring. */
+  storePort: EvtchnPort;
+  /** Entries of the grant table (grant_entry_v1 slots). */
+  grantEntries: number;
+  /** Ports of the event-channel table. */
+  evtchnPorts: number;
+}
+
+/** Additions to Hypervisor (kept separate so the original interface stays as it was). */
+export interface HypervisorStartInfo {
+  /** The guest's start-info, or undefined when the domain does not exist. */
+  startInfo(domid: DomId): StartInfo | undefined;
+  /** Replace the start-info (atomically: readers see the old or the new record). */
+  writeStartInfo(info: StartInfo): void;
 }

@@ -15,4 +15,18 @@ const load = (p: Promise<{ command: Command }>): Promise<Command> => p.then((m) 
 
 export const commands: Record<string, Loader | Group> = {
   demo: () => load(import('./demo.js')),
+  up: () => load(import('./up.js')),
+  down: () => load(import('./down.js')),
+  env: () => load(import('./env.js')),
+  domain: {
+    summary: 'simulated guest domains',
+    verbs: {
+      create: () => load(import('./domain/create.js')),
+      destroy: () => load(import('./domain/destroy.js')),
+      list: () => load(import('./domain/list.js')),
+    },
+  },
+  attach: () => load(import('./attach.js')),
+  detach: () => load(import('./detach.js')),
+  list: () => load(import('./list.js')),
 };

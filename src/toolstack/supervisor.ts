@@ -1,0 +1,105 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+
+/**
+ * Runs a fixed set of long-lived children (xenstored, the backend) and restarts one that dies
+ * unexpectedly, a bounded number of times. Stop order is the reverse of start order, so the
+ * backend closes its devices while xenstored is still there to hear it.
+ */
+export interface ServiceSpec {
+  name: string;
+  argv: string[];
+  /** Resolves true once the service accepts requests. */
+  ready: () => Promise<boolean>;
+}
+
+export interface SupervisorOptions {
+  log: Writable;
+  restartsMax: number;
+  readyTimeoutMs: number;
+  stopTimeoutMs: number;
+  env: NodeJS.ProcessEnv;
+}
+
+interface Running {
+  spec: ServiceSpec;
+  child: ChildProcess;
+  restarts: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const READY_POLL_MS = 20;
+
+export class Supervisor {
+  private readonly running: Running[] = [];
+  private stopping = false;
+  /** Called when a service has died more than restartsMax times. */
+  onGiveUp: ((name: string) => void) | null = null;
+
+  constructor(private readonly opts: SupervisorOptions) {}
+
+  /** Start the services in order, each ready before the next starts. */
+  async start(specs: ServiceSpec[]): Promise<void> {
+    for (const spec of specs) {
+      const entry: Running = { spec, child: this.spawn(spec), restarts: 0 };
+      this.running.push(entry);
+      this.watch(entry);
+      await this.waitReady(entry);
+    }
+  }
+
+  pids(): Record<string, number | undefined> {
+    return Object.fromEntries(this.running.map((r) => [r.spec.name, r.child.pid]));
+  }
+
+  private spawn(spec: ServiceSpec): ChildProcess {
+    const [cmd, ...args] = spec.argv;
+    const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: this.opts.env });
+    const prefix = (chunk: Buffer) => this.opts.log.write(chunk.toString().replace(/^(?=.)/gm, `[${spec.name}] `));
+    child.stdout!.on('data', prefix);
+    child.stderr!.on('data', prefix);
+    return child;
+  }
+
+  private watch(entry: Running): void {
+    entry.child.once('exit', (code, signal) => {
+      if (this.stopping) return;
+      this.opts.log.write(`[supervisor] ${entry.spec.name} exited (${signal ?? code})\n`);
+      if (entry.restarts >= this.opts.restartsMax) {
+        this.onGiveUp?.(entry.spec.name);
+        return;
+      }
+      entry.restarts++;
+      entry.child = this.spawn(entry.spec);
+      this.watch(entry);
+      this.waitReady(entry).catch((error) => this.opts.log.write(`[supervisor] ${(error as Error).message}\n`));
+    });
+  }
+
+  private async waitReady(entry: Running): Promise<void> {
+    const deadline = Date.now() + this.opts.readyTimeoutMs;
+    while (Date.now() < deadline) {
+      if (entry.child.exitCode !== null || entry.child.signalCode !== null) {
+        throw new Error(`${entry.spec.name} exited before it was ready`);
+      }
+      if (await entry.spec.ready()) return;
+      await sleep(READY_POLL_MS);
+    }
+    throw new Error(`${entry.spec.name} was not ready within ${this.opts.readyTimeoutMs} ms`);
+  }
+
+  /** SIGTERM each service in reverse order; SIGKILL one that does not exit in time. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const entry of [...this.running].reverse()) {
+      const { child } = entry;
+      if (child.exitCode !== null || child.signalCode !== null) continue;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), this.opts.stopTimeoutMs);
+      await exited;
+      clearTimeout(timer);
+    }
+  }
+}
