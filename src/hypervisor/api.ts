@@ -152,6 +152,8 @@ export const HypervisorError = {
   Exhausted: 'SPLITBLK_ERR_EXHAUSTED',
   /** A privileged foreign mapping named a frame outside the guest's memory. */
   ForeignMap: 'SPLITBLK_ERR_FOREIGN_MAP',
+  /** A malformed request: bad domid, size, gfn range, or destroying dom0. */
+  Invalid: 'SPLITBLK_ERR_INVALID',
 } as const;
 
 /**
@@ -174,10 +176,15 @@ export interface StartInfo {
   evtchnPorts: number;
 }
 
-/** Additions to Hypervisor (kept separate so the original interface stays as it was). */
+/** Additions to Hypervisor (kept separate so the original declaration stays as it was). */
 export interface HypervisorStartInfo {
   /** The guest's start-info, or undefined when the domain does not exist. */
   startInfo(domid: DomId): StartInfo | undefined;
   /** Replace the start-info (atomically: readers see the old or the new record). */
   writeStartInfo(info: StartInfo): void;
+  /** Release this process's cached mappings of domain tables (open handles keep theirs). */
+  close(): void;
 }
+
+// Declaration merging: every Hypervisor also has the additions above.
+export interface Hypervisor extends HypervisorStartInfo {}

@@ -80,3 +80,77 @@ export interface OpenOptions {
   readonly?: boolean;
   direct?: boolean;
 }
+
+/*
+ * Additions for drivers (additive to the contract above): how the registry hands a driver its
+ * parsed `type:/path` spec and the process resources it may use.
+ */
+
+/** A parsed `type:/path[?key=value&...]` image spec. */
+export interface DiskSpec {
+  /** The text as given, e.g. `aio:/srv/disk.img`. */
+  readonly text: string;
+  /** The driver type, e.g. `aio`, `raw`, `null`, `ram`, `vhd`. */
+  readonly type: string;
+  /** Everything after `type:` up to `?` (a file path, or a size for `null:` / `ram:`). */
+  readonly path: string;
+  /** The `?key=value&...` parameters, if any. */
+  readonly params: Readonly<Record<string, string>>;
+}
+
+/** Counts every byte a driver moves between guest memory and elsewhere with the CPU. */
+export interface CopyCounter {
+  bytesCopied: number;
+}
+
+/** Receives the completion of one file operation; `token` is the caller's, echoed back. */
+export interface FileIoSink {
+  /** `result` is bytes transferred (>= 0) or -errno. */
+  fileIoDone(token: number, result: number): void;
+}
+
+/**
+ * Batched, vectored file I/O on registered memory regions (the native AioContext behind a
+ * queue). Iovecs are (region, offset, length) triples read from parallel arrays, entries
+ * [first, first + count); count is at most FileIo.iovecsPerOpMax. Operations submitted in one
+ * tick go to the kernel in one batch. Never throws for I/O failures: the sink gets -errno.
+ */
+export interface FileIo {
+  readonly iovecsPerOpMax: number;
+  readv(fd: number, offset: number, regions: Uint32Array, offsets: Uint32Array, lengths: Uint32Array,
+    first: number, count: number, sink: FileIoSink, token: number): void;
+  writev(fd: number, offset: number, regions: Uint32Array, offsets: Uint32Array, lengths: Uint32Array,
+    first: number, count: number, sink: FileIoSink, token: number): void;
+  fdatasync(fd: number, sink: FileIoSink, token: number): void;
+  /** fallocate(PUNCH_HOLE | KEEP_SIZE). */
+  punchHole(fd: number, offset: number, length: number, sink: FileIoSink, token: number): void;
+  /** fallocate(ZERO_RANGE | KEEP_SIZE). */
+  zeroRange(fd: number, offset: number, length: number, sink: FileIoSink, token: number): void;
+}
+
+/** Memory a driver may register for its own I/O (metadata buffers, bounce buffers). */
+export interface RegionRegistry extends RegionTable {
+  register(buffer: ArrayBuffer): number;
+  unregister(region: number): void;
+}
+
+/** What a driver gets from the tapdisk process it runs in. */
+export interface DriverEnv {
+  readonly regions: RegionRegistry;
+  /** Native file I/O; null when this process has no AIO context (file drivers then refuse). */
+  readonly io: FileIo | null;
+  /** This VBD's counter of CPU-copied bytes. */
+  readonly copies: CopyCounter;
+  /** Requests the VBD may have in flight at once (size per-request state for this many). */
+  readonly depthMax: number;
+  /** Per-process storage drivers may keep across opens (the ram driver keeps its images here,
+   *  keyed by spec, so pause/unpause and reopen see the same bytes). */
+  readonly store: Map<string, unknown>;
+  /** Open another image through the registry (a parent in a chain). */
+  openImage(spec: string, opts: OpenOptions): Promise<ImageDriver>;
+}
+
+/** What a driver module exports as `driver` (see src/tapdisk/registry.ts). */
+export interface DriverFactory {
+  open(spec: DiskSpec, opts: OpenOptions, env: DriverEnv): Promise<ImageDriver>;
+}

@@ -14,6 +14,7 @@ export interface Group {
 const load = (p: Promise<{ command: Command }>): Promise<Command> => p.then((m) => m.command);
 
 export const commands: Record<string, Loader | Group> = {
+  backend: () => load(import('./backend.js')),
   demo: () => load(import('./demo.js')),
   up: () => load(import('./up.js')),
   down: () => load(import('./down.js')),
@@ -29,4 +30,39 @@ export const commands: Record<string, Loader | Group> = {
   attach: () => load(import('./attach.js')),
   detach: () => load(import('./detach.js')),
   list: () => load(import('./list.js')),
+  frontend: () => load(import('./frontend.js')),
+  xenstored: () => load(import('./xenstored.js')),
+  tap: {
+    summary: 'tapdisk VBDs, tap-ctl style',
+    verbs: {
+      list: () => load(import('./tap/list.js')),
+      create: () => load(import('./tap/create.js')),
+      destroy: () => load(import('./tap/destroy.js')),
+      pause: () => load(import('./tap/pause.js')),
+      unpause: () => load(import('./tap/unpause.js')),
+      stats: () => load(import('./tap/stats.js')),
+      serve: () => load(import('./tap/serve.js')),
+    },
+  },
+  bench: {
+    summary: 'benchmarks',
+    verbs: {
+      xenstore: () => load(import('./bench/xenstore.js')),
+      tapdisk: () => load(import('./bench/tapdisk.js')),
+      vhd: () => load(import('./image/bench.js')),
+    },
+  },
+  image: {
+    summary: 'VHD and raw images, qemu-img / vhd-util style',
+    verbs: {
+      create: () => load(import('./image/create.js')),
+      info: () => load(import('./image/info.js')),
+      check: () => load(import('./image/check.js')),
+      map: () => load(import('./image/map.js')),
+      snapshot: () => load(import('./image/snapshot.js')),
+      clone: () => load(import('./image/clone.js')),
+      coalesce: () => load(import('./image/coalesce.js')),
+      repair: () => load(import('./image/repair.js')),
+    },
+  },
 };

@@ -1,0 +1,85 @@
+/**
+ * The backend process's parts, wired together: the emulated hypervisor (dom0's grant mapper and
+ * event channels), a native AIO context, tapdisk (with its control-plane socket) and blkback
+ * over a xenstore connection. startBackend() brings them up in that order; stop() takes them
+ * down in reverse: every device Closed and its rings unmapped before the images close.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Blkback, defaultBackendLimits, type BackendLimits, type DiskHost } from '../blkback/index.js';
+import { openHypervisor } from '../hypervisor/index.js';
+import { native } from '../native/index.js';
+import { registryDir, Tapdisk } from '../tapdisk/index.js';
+import { openXenstore } from '../xenstore-sim/client/index.js';
+import type { XsClient } from '../xenstore-sim/client/api.js';
+
+export interface BackendOptions {
+  rundir: string;
+  xenstoredSocket: string;
+  controlSocket: string;
+  limits?: Partial<BackendLimits>;
+  log: (line: string) => void;
+  /** AIO submission depth of the process (shared by every VBD). */
+  aioDepthMax?: number;
+}
+
+export interface BackendHost {
+  readonly blkback: Blkback;
+  readonly tapdisk: Tapdisk;
+  stop(): Promise<void>;
+}
+
+export async function startBackend(o: BackendOptions): Promise<BackendHost> {
+  const hv = openHypervisor(o.rundir);
+  const grants = hv.openGrantMapper(0);
+  const evtchn = hv.openEventChannels(0);
+  const depthMax = o.aioDepthMax ?? 512;
+  const aio = native.aio.create({ depthMax, iovecsMax: depthMax * 64 });
+  const tapdisk = new Tapdisk({ aio, registryDir: registryDir(o.rundir) });
+  let xs: XsClient | undefined;
+  try {
+    mkdirSync(dirname(o.controlSocket), { recursive: true });
+    await tapdisk.listen(o.controlSocket);
+    xs = await openXenstore({ socketPath: o.xenstoredSocket });
+  } catch (error) {
+    await tapdisk.close();
+    await aio.close();
+    evtchn.closeAll();
+    grants.close();
+    hv.close();
+    throw error;
+  }
+  const disks: DiskHost = {
+    open: (spec, opts) => tapdisk.open(spec, opts),
+    close: (disk) => tapdisk.destroy(disk.minor),
+    registerRegion: (buffer) => tapdisk.registerRegion(buffer),
+    unregisterRegion: (region) => tapdisk.unregisterRegion(region),
+  };
+  const blkback = new Blkback({
+    xs,
+    grants,
+    evtchn,
+    disks,
+    limits: { ...defaultBackendLimits, ...o.limits },
+    log: o.log,
+  });
+  await blkback.start();
+  let stopping: Promise<void> | undefined;
+  const client = xs;
+  return {
+    blkback,
+    tapdisk,
+    stop() {
+      stopping ??= (async () => {
+        await blkback.stop();
+        await tapdisk.close();
+        await client.close();
+        await aio.close();
+        evtchn.closeAll();
+        grants.close();
+        hv.close();
+      })();
+      return stopping;
+    },
+  };
+}

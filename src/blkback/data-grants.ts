@@ -1,0 +1,150 @@
+/**
+ * Mapping a request's data grants and describing them to tapdisk as (region, offset, length)
+ * segments, one per blkif segment: segments are never merged here (two grants adjacent in the
+ * request are not adjacent in guest memory); tapdisk merges only what is contiguous.
+ *
+ * Without persistent grants, every segment of a request is mapped in one call, read-only for a
+ * WRITE (the backend only reads the guest's data) and writable for a READ, registered as one
+ * region, and unmapped when the request completes (Linux's xen_blkbk_map / unmap per request).
+ *
+ * With persistent grants (both sides advertised feature-persistent), each grant is mapped once,
+ * writable as blkif.h's note 8 allows, kept in the ring's GrantLru and reused by later requests.
+ * A grant the cache cannot take (every entry pinned by in-flight requests) and a grant the
+ * frontend granted read-only for a WRITE fall back to the per-request mapping.
+ *
+ * Every map result is checked: a failure answers that one request with BLKIF_RSP_ERROR.
+ */
+import type { DomId, ForeignMapping, GrantMapper } from '../hypervisor/api.js';
+import { GrantLru } from './grant-lru.js';
+import type { Pending } from './pending.js';
+import type { BlkifRequest } from './protocol/request.js';
+import type { RingCounters } from './stats.js';
+
+const PAGE_BYTES = 4096;
+const SECTOR_BYTES = 512;
+
+/** Where mapped memory is registered so tapdisk's native I/O may use it. */
+export interface RegionPort {
+  registerRegion(buffer: ArrayBuffer): number;
+  unregisterRegion(region: number): void;
+}
+
+interface Persistent {
+  mapping: ForeignMapping;
+  region: number;
+}
+
+export class DataGrants {
+  private readonly cache: GrantLru<Persistent> | null;
+  /** Scratch list of the refs mapped per request, and which segment each belongs to. */
+  private readonly refs: Uint32Array;
+  private readonly segOf: Uint32Array;
+  private readonly oneRef = new Uint32Array(1);
+
+  constructor(
+    private readonly domid: DomId,
+    private readonly mapper: GrantMapper,
+    private readonly regions: RegionPort,
+    persistentMax: number,
+    segmentsMax: number,
+    private readonly counters: RingCounters,
+  ) {
+    this.cache = persistentMax > 0 ? new GrantLru<Persistent>(persistentMax, (p) => this.unmapPersistent(p)) : null;
+    this.refs = new Uint32Array(segmentsMax);
+    this.segOf = new Uint32Array(segmentsMax);
+  }
+
+  get persistent(): boolean {
+    return this.cache !== null;
+  }
+
+  get persistentCount(): number {
+    return this.cache?.size ?? 0;
+  }
+
+  /**
+   * Map segments [0, count) of `req` for `p` and fill p's segment table. `writable`: the
+   * backend writes the pages (a READ). Returns false, with nothing left mapped, on any failure.
+   */
+  map(req: BlkifRequest, count: number, writable: boolean, p: Pending): boolean {
+    const table = p.table;
+    let transientCount = 0;
+    for (let i = 0; i < count; i++) {
+      const gref = req.gref[i]!;
+      table.offset[i] = req.firstSect[i]! * SECTOR_BYTES;
+      table.length[i] = (req.lastSect[i]! - req.firstSect[i]! + 1) * SECTOR_BYTES;
+      const slot = this.cache === null ? -1 : this.cachedSlot(gref);
+      if (slot >= 0) {
+        this.cache!.pin(slot);
+        table.pinned[p.pinnedCount++] = slot;
+        table.region[i] = this.cache!.value(slot).region;
+      } else {
+        this.refs[transientCount] = gref;
+        this.segOf[transientCount++] = i;
+      }
+    }
+    if (transientCount === 0) return true;
+    let mapping: ForeignMapping;
+    try {
+      mapping = this.mapper.mapGrantRefs(this.domid, this.refs, transientCount, writable);
+    } catch {
+      this.release(p);
+      return false;
+    }
+    const region = this.regions.registerRegion(mapping.buffer);
+    p.transient = mapping;
+    p.transientRegion = region;
+    for (let j = 0; j < transientCount; j++) {
+      const i = this.segOf[j]!;
+      table.region[i] = region;
+      table.offset[i]! += j * PAGE_BYTES;
+    }
+    return true;
+  }
+
+  /** Drop what `p` holds: unpin its cached grants, unmap its per-request mapping. */
+  release(p: Pending): void {
+    const table = p.table;
+    for (let i = 0; i < p.pinnedCount; i++) this.cache!.unpin(table.pinned[i]!);
+    p.pinnedCount = 0;
+    if (p.transient !== null) {
+      this.regions.unregisterRegion(p.transientRegion);
+      p.transient.unmap();
+      p.transient = null;
+      p.transientRegion = -1;
+    }
+  }
+
+  /** Unmap every cached grant. The caller guarantees no request is in flight. */
+  clear(): void {
+    this.cache?.clear();
+  }
+
+  /** The cache slot for `gref`, mapping and inserting it on a miss; -1 to map it per request. */
+  private cachedSlot(gref: number): number {
+    const cache = this.cache!;
+    const hit = cache.lookup(gref);
+    if (hit >= 0) {
+      this.counters.persistentHits++;
+      return hit;
+    }
+    this.counters.persistentMisses++;
+    let mapping: ForeignMapping;
+    try {
+      // Writable even for WRITE requests: a later READ may reuse the grant (blkif.h note 8).
+      this.oneRef[0] = gref;
+      mapping = this.mapper.mapGrantRefs(this.domid, this.oneRef, 1, true);
+    } catch {
+      return -1; // Perhaps granted read-only: the per-request mapping checks it for this op.
+    }
+    const entry: Persistent = { mapping, region: this.regions.registerRegion(mapping.buffer) };
+    const slot = cache.insert(gref, entry);
+    if (slot < 0) this.unmapPersistent(entry);
+    return slot;
+  }
+
+  private unmapPersistent(p: Persistent): void {
+    this.regions.unregisterRegion(p.region);
+    p.mapping.unmap();
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * The persistent-grant cache of one ring: grant ref -> mapping, capped, least-recently-used
+ * eviction (blkif.h, feature-persistent: "a LRU strategy should be used to discard the grants
+ * that are less commonly used"). A pure data structure: what a value is and how it is unmapped is
+ * the caller's business (`onEvict`).
+ *
+ * Entries in use by an in-flight request are pinned and never evicted; when every entry is
+ * pinned, insert() refuses and the caller maps that grant for the one request only.
+ * The list lives in preallocated typed arrays, so lookups and moves allocate nothing.
+ */
+import { assert } from '../util/assert.js';
+
+const NIL = -1;
+
+export class GrantLru<T> {
+  readonly capacity: number;
+  private readonly slotOf = new Map<number, number>();
+  private readonly grefs: Uint32Array;
+  private readonly prev: Int32Array;
+  private readonly next: Int32Array;
+  private readonly pins: Uint32Array;
+  private readonly values: (T | undefined)[];
+  private readonly free: Int32Array;
+  private freeCount: number;
+  /** Most recently used. */
+  private head = NIL;
+  /** Least recently used. */
+  private tail = NIL;
+  evictions = 0;
+
+  constructor(capacity: number, private readonly onEvict: (value: T, gref: number) => void) {
+    assert(Number.isInteger(capacity) && capacity > 0, 'GrantLru capacity must be a positive integer');
+    this.capacity = capacity;
+    this.grefs = new Uint32Array(capacity);
+    this.prev = new Int32Array(capacity).fill(NIL);
+    this.next = new Int32Array(capacity).fill(NIL);
+    this.pins = new Uint32Array(capacity);
+    this.values = new Array<T | undefined>(capacity).fill(undefined);
+    this.free = new Int32Array(capacity);
+    for (let i = 0; i < capacity; i++) this.free[i] = capacity - 1 - i;
+    this.freeCount = capacity;
+  }
+
+  get size(): number {
+    return this.capacity - this.freeCount;
+  }
+
+  /** The slot holding `gref`, made most recently used; -1 when absent. */
+  lookup(gref: number): number {
+    const slot = this.slotOf.get(gref);
+    if (slot === undefined) return NIL;
+    this.unlink(slot);
+    this.pushFront(slot);
+    return slot;
+  }
+
+  value(slot: number): T {
+    const v = this.values[slot];
+    assert(v !== undefined, 'GrantLru: empty slot');
+    return v;
+  }
+
+  gref(slot: number): number {
+    return this.grefs[slot]!;
+  }
+
+  /**
+   * Add `gref` (which must be absent) as most recently used, evicting the least recently used
+   * unpinned entry when full. Returns the slot, or -1 when every entry is pinned.
+   */
+  insert(gref: number, value: T): number {
+    assert(!this.slotOf.has(gref), 'GrantLru: gref already cached');
+    if (this.freeCount === 0 && !this.evictOne()) return NIL;
+    const slot = this.free[--this.freeCount]!;
+    this.grefs[slot] = gref;
+    this.values[slot] = value;
+    this.pins[slot] = 0;
+    this.slotOf.set(gref, slot);
+    this.pushFront(slot);
+    return slot;
+  }
+
+  pin(slot: number): void {
+    this.pins[slot]!++;
+  }
+
+  unpin(slot: number): void {
+    assert(this.pins[slot]! > 0, 'GrantLru: unpin of an unpinned slot');
+    this.pins[slot]!--;
+  }
+
+  pinned(slot: number): boolean {
+    return this.pins[slot]! > 0;
+  }
+
+  /** Grant refs from most to least recently used (for tests and stats). */
+  order(): number[] {
+    const out: number[] = [];
+    for (let s = this.head; s !== NIL; s = this.next[s]!) out.push(this.grefs[s]!);
+    return out;
+  }
+
+  /** Evict everything. The caller guarantees that nothing is in flight. */
+  clear(): void {
+    while (this.tail !== NIL) {
+      const slot = this.tail;
+      assert(this.pins[slot] === 0, 'GrantLru: clear with a pinned entry');
+      this.remove(slot);
+    }
+  }
+
+  private evictOne(): boolean {
+    for (let s = this.tail; s !== NIL; s = this.prev[s]!) {
+      if (this.pins[s] === 0) {
+        this.remove(s);
+        this.evictions++;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private remove(slot: number): void {
+    const value = this.values[slot]!;
+    const gref = this.grefs[slot]!;
+    this.unlink(slot);
+    this.slotOf.delete(gref);
+    this.values[slot] = undefined;
+    this.free[this.freeCount++] = slot;
+    this.onEvict(value, gref);
+  }
+
+  private unlink(slot: number): void {
+    const p = this.prev[slot]!;
+    const n = this.next[slot]!;
+    if (p === NIL) this.head = n;
+    else this.next[p] = n;
+    if (n === NIL) this.tail = p;
+    else this.prev[n] = p;
+    this.prev[slot] = NIL;
+    this.next[slot] = NIL;
+  }
+
+  private pushFront(slot: number): void {
+    this.prev[slot] = NIL;
+    this.next[slot] = this.head;
+    if (this.head !== NIL) this.prev[this.head] = slot;
+    this.head = slot;
+    if (this.tail === NIL) this.tail = slot;
+  }
+}

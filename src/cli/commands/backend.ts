@@ -1,0 +1,58 @@
+import { controlSocketPath, resolveRundir, xenstoredSocketPath } from '../rundir.js';
+import { EXIT_OK, intFlag, parseFlags, type Command } from '../command.js';
+import { startBackend } from '../../backend/host.js';
+
+export const command: Command = {
+  summary: 'run the backend process (blkback + tapdisk) serving every vbd of the run directory',
+  usage: [
+    'usage: splitblk backend [--rundir DIR] [--xenstored-socket PATH] [--control-socket PATH]',
+    '                        [--max-queues N] [--max-ring-order N] [--indirect-segments N] [--no-persistent]',
+    '                        [--detach-timeout-ms MS] [--quiet]',
+    '',
+    'Connects to xenstored, serves the tapdisk control plane, prints "ready" once both are up,',
+    'and serves vbd devices until SIGTERM or SIGINT, when every device goes Closed and the',
+    'process exits 0. Exit codes: 0 clean stop, 1 start-up failure, 2 bad usage.',
+  ].join('\n'),
+  async run(argv, ctx) {
+    const { values } = parseFlags(argv, {
+      rundir: { type: 'string' },
+      'xenstored-socket': { type: 'string' },
+      'control-socket': { type: 'string' },
+      'max-queues': { type: 'string' },
+      'max-ring-order': { type: 'string' },
+      'indirect-segments': { type: 'string' },
+      'no-persistent': { type: 'boolean' },
+      'detach-timeout-ms': { type: 'string' },
+      quiet: { type: 'boolean' },
+    }, false);
+    const rundir = resolveRundir(values.rundir, ctx.env);
+    const quiet = values.quiet === true;
+    const host = await startBackend({
+      rundir,
+      xenstoredSocket: values['xenstored-socket'] ?? xenstoredSocketPath(rundir),
+      controlSocket: values['control-socket'] ?? controlSocketPath(rundir),
+      limits: {
+        queuesMax: intFlag('max-queues', values['max-queues'], 4, 1, 16),
+        ringPageOrderMax: intFlag('max-ring-order', values['max-ring-order'], 4, 0, 4),
+        indirectSegmentsMax: intFlag('indirect-segments', values['indirect-segments'], 4096, 0, 4096),
+        persistent: values['no-persistent'] !== true,
+        detachTimeoutMs: intFlag('detach-timeout-ms', values['detach-timeout-ms'], 5000, 0, 600_000),
+      },
+      log: (line) => {
+        if (!quiet) ctx.stderr.write(`backend: ${line}\n`);
+      },
+    });
+    ctx.stdout.write('ready\n');
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
+        resolve();
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    });
+    await host.stop();
+    return EXIT_OK;
+  },
+};

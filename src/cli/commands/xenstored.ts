@@ -1,0 +1,90 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { intFlag, parseFlags, UsageError, type Command } from '../command.js';
+import { XenstoreServer } from '../../xenstore-sim/server/server.js';
+import { listenUnix } from '../../xenstore-sim/server/unix-listener.js';
+import { DEFAULT_QUOTAS, type XsQuotas } from '../../xenstore-sim/store/quotas.js';
+
+const USAGE = `usage: splitblk xenstored --socket PATH [--rundir DIR] [--trace FILE]
+         [--quota-nodes N] [--quota-node-size BYTES] [--quota-watches N]
+         [--quota-transactions N] [--quota-perms N] [--quota-path BYTES]
+
+Run the xenstore daemon in the foreground on the unix socket PATH (at most 107 bytes).
+Socket clients are dom0. Real Xen clients connect with XENSTORED_PATH=PATH, or with
+XENSTORED_RUNDIR=DIR when PATH is DIR/socket. Quotas limit unprivileged guests only; the
+defaults are C xenstored 4.17's (${DEFAULT_QUOTAS.nodesMax} nodes, ${DEFAULT_QUOTAS.nodeSizeBytesMax}-byte nodes, ${DEFAULT_QUOTAS.watchesMax} watches,
+${DEFAULT_QUOTAS.transactionsMax} transactions, ${DEFAULT_QUOTAS.permsMax} permissions, ${DEFAULT_QUOTAS.pathBytesMax}-byte paths).
+Guests: with a run directory (--rundir, else $SPLITBLK_RUNDIR, else DIR when PATH is
+DIR/xenstored/socket) XS_INTRODUCE maps the guest's xenstore page and binds its event channel
+through the hypervisor emulation there; without one, INTRODUCE only records the domain.
+Prints nothing unless it fails; SIGTERM or SIGINT exits 0 and removes the socket.
+--trace FILE appends one line per request and reply.
+Exit codes: 0 stopped by a signal, 1 could not start, 2 bad usage.`;
+
+export const command: Command = {
+  summary: 'run the xenstore daemon (xenstored) on a unix socket',
+  usage: USAGE,
+  async run(argv, ctx) {
+    const { values } = parseFlags(argv, {
+      socket: { type: 'string' },
+      rundir: { type: 'string' },
+      trace: { type: 'string' },
+      'quota-nodes': { type: 'string' },
+      'quota-node-size': { type: 'string' },
+      'quota-watches': { type: 'string' },
+      'quota-transactions': { type: 'string' },
+      'quota-perms': { type: 'string' },
+      'quota-path': { type: 'string' },
+    }, false);
+    if (values.socket === undefined) throw new UsageError('--socket PATH is required');
+    const quotas: Partial<XsQuotas> = {
+      nodesMax: intFlag('quota-nodes', values['quota-nodes'], DEFAULT_QUOTAS.nodesMax, 1),
+      nodeSizeBytesMax: intFlag('quota-node-size', values['quota-node-size'], DEFAULT_QUOTAS.nodeSizeBytesMax, 1),
+      watchesMax: intFlag('quota-watches', values['quota-watches'], DEFAULT_QUOTAS.watchesMax, 0),
+      transactionsMax: intFlag('quota-transactions', values['quota-transactions'], DEFAULT_QUOTAS.transactionsMax, 0),
+      permsMax: intFlag('quota-perms', values['quota-perms'], DEFAULT_QUOTAS.permsMax, 1),
+      pathBytesMax: intFlag('quota-path', values['quota-path'], DEFAULT_QUOTAS.pathBytesMax, 1),
+    };
+    let traceFile: WriteStream | undefined;
+    if (values.trace !== undefined) traceFile = createWriteStream(values.trace, { flags: 'a' });
+    const trace = traceFile === undefined ? undefined : (line: string) => traceFile!.write(`${line}\n`);
+    const rundir = guestRundir(values.rundir, ctx.env, values.socket);
+    const guests = rundir === undefined ? undefined : await guestConnector(rundir);
+    const server = new XenstoreServer({ quotas, ...(trace === undefined ? {} : { trace }), ...(guests === undefined ? {} : { guests }) });
+    // Handlers go in before the socket appears: callers take the socket as the sign of life
+    // and may signal us at once.
+    const stopped = new Promise<void>((resolve) => {
+      const stop = (): void => {
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
+        resolve();
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    });
+    const listener = await listenUnix(server, values.socket);
+    await stopped;
+    await listener.close();
+    guests?.close();
+    if (traceFile !== undefined) await new Promise<void>((resolve) => traceFile!.end(resolve));
+    return 0;
+  },
+};
+
+/** The run directory whose hypervisor emulation serves guest rings, if any. */
+function guestRundir(flag: string | undefined, env: NodeJS.ProcessEnv, socket: string): string | undefined {
+  if (flag !== undefined && flag !== '') return flag;
+  const fromEnv = env['SPLITBLK_RUNDIR'];
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  // The layout of src/cli/rundir.ts: <rundir>/xenstored/socket.
+  const m = /^(.*)\/xenstored\/socket$/.exec(socket);
+  return m === null || m[1] === '' ? undefined : m[1];
+}
+
+/** Loaded only when guests can exist, so a bare daemon starts without the hypervisor code. */
+async function guestConnector(rundir: string) {
+  const [{ openHypervisor }, { createGuestConnector }] = await Promise.all([
+    import('../../hypervisor/index.js'),
+    import('../../xenstore-sim/ring/connector.js'),
+  ]);
+  return createGuestConnector(openHypervisor(rundir));
+}

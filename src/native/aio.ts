@@ -1,0 +1,121 @@
+import { SplitblkError } from '../util/errors.js';
+import type { AioApi, AioContext, AioContextOptions } from './api.js';
+import type { RawAioContext, RawBinding } from './binding.js';
+import { fromNative } from './errors.js';
+
+/** Worker threads of the thread-pool engine when the caller does not say. */
+const threadsDefault = 4;
+
+/**
+ * The async I/O context. The addon owns the tables and does the I/O (native/aio*.cc); this
+ * wrapper adds the JS-side lifecycle: close() resolves once the last in-flight operation has
+ * been delivered, and no submission is accepted after close() began.
+ */
+export function createAio(binding: RawBinding): AioApi {
+  return {
+    create(opts) {
+      return new NativeAioContext(binding, opts);
+    },
+    ioUringAvailable() {
+      return binding.ioUringAvailable();
+    },
+  };
+}
+
+class NativeAioContext implements AioContext {
+  onComplete: ((count: number) => void) | null = null;
+  readonly #raw: RawAioContext;
+  /** The native tables; detached (byteLength 0) once the context is closed. */
+  readonly submissions: ArrayBuffer;
+  readonly iovecs: ArrayBuffer;
+  readonly completions: ArrayBuffer;
+  #closed: Promise<void> | null = null;
+  #resolveClosed: (() => void) | null = null;
+  #destroyed = false;
+
+  constructor(binding: RawBinding, opts: AioContextOptions) {
+    try {
+      this.#raw = new binding.AioContext(
+        opts.depthMax,
+        opts.iovecsMax,
+        opts.engine ?? 'auto',
+        opts.threads ?? threadsDefault,
+        (count) => this.#deliver(count),
+      );
+    } catch (error) {
+      throw fromNative(error, 'SPLITBLK_ERR_AIO');
+    }
+    this.submissions = this.#raw.submissions;
+    this.iovecs = this.#raw.iovecs;
+    this.completions = this.#raw.completions;
+  }
+
+  get engine(): 'io_uring' | 'threads' {
+    return this.#raw.engine;
+  }
+
+  registerRegion(buffer: ArrayBuffer): number {
+    this.#checkOpen();
+    try {
+      return this.#raw.registerRegion(buffer);
+    } catch (error) {
+      throw fromNative(error, 'SPLITBLK_ERR_AIO');
+    }
+  }
+
+  unregisterRegion(region: number): void {
+    if (this.#destroyed) return;
+    this.#raw.unregisterRegion(region);
+  }
+
+  submit(count: number): number {
+    this.#checkOpen();
+    try {
+      return this.#raw.submit(count);
+    } catch (error) {
+      throw fromNative(error, 'SPLITBLK_ERR_AIO');
+    }
+  }
+
+  inFlight(): number {
+    return this.#destroyed ? 0 : this.#raw.inFlight();
+  }
+
+  ref(): void {
+    if (!this.#destroyed) this.#raw.ref();
+  }
+
+  unref(): void {
+    if (!this.#destroyed) this.#raw.unref();
+  }
+
+  close(): Promise<void> {
+    if (this.#closed === null) {
+      this.#closed = new Promise((resolve) => {
+        this.#resolveClosed = resolve;
+      });
+      this.#finishCloseIfIdle();
+    }
+    return this.#closed;
+  }
+
+  #deliver(count: number): void {
+    try {
+      this.onComplete?.(count);
+    } finally {
+      this.#finishCloseIfIdle();
+    }
+  }
+
+  #finishCloseIfIdle(): void {
+    if (this.#resolveClosed === null || this.#destroyed || this.#raw.inFlight() !== 0) return;
+    this.#destroyed = true;
+    this.#raw.destroy();
+    this.#resolveClosed();
+    this.#resolveClosed = null;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed !== null) throw new SplitblkError('SPLITBLK_ERR_CLOSED', 'the AIO context is closed');
+  }
+}

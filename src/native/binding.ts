@@ -1,0 +1,61 @@
+/**
+ * The raw surface of build/Release/splitblk.node (native/*.cc). Only src/native/index.ts loads
+ * it; the other files here receive it as a parameter and build the NativeApi of ./api.ts on it.
+ */
+
+/** A mapping as the addon returns it: the buffer and the handle that unmap() takes. */
+export type RawMapping = [buffer: ArrayBuffer, handle: object];
+
+export interface RawDoorbellListener {
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+
+export interface RawAioContext {
+  readonly engine: 'io_uring' | 'threads';
+  readonly submissions: ArrayBuffer;
+  readonly iovecs: ArrayBuffer;
+  readonly completions: ArrayBuffer;
+  registerRegion(buffer: ArrayBuffer): number;
+  unregisterRegion(region: number): void;
+  submit(count: number): number;
+  inFlight(): number;
+  ref(): void;
+  unref(): void;
+  /** Frees everything; only valid with nothing in flight. */
+  destroy(): void;
+}
+
+export interface RawBinding {
+  mapFile(fd: number, offset: number, length: number, writable: boolean): RawMapping;
+  mapPages(fd: number, pages: Uint32Array, count: number, writable: boolean): RawMapping;
+  unmap(buffer: ArrayBuffer, handle: object): void;
+  bufferAddress(buffer: ArrayBuffer): bigint;
+
+  DoorbellListener: new (path: string, onRing: () => void) => RawDoorbellListener;
+  bellOpen(path: string): number;
+  /** 1 written, 0 already pending (FIFO full), or -errno. */
+  ring(fd: number): number;
+  closeFd(fd: number): void;
+  readonly sigpipeIgnored: boolean;
+
+  AioContext: new (
+    depthMax: number,
+    iovecsMax: number,
+    engine: 'auto' | 'io_uring' | 'threads',
+    threads: number,
+    onComplete: (count: number) => void,
+  ) => RawAioContext;
+  ioUringAvailable(): boolean;
+  /** sizeof the C wire structs and the system page size, checked against api.ts at load. */
+  readonly layout: { sqeSize: number; iovSize: number; cqeSize: number; pageSize: number };
+}
+
+/** The fields the addon puts on the errors it throws (see native/common.h). */
+export interface RawError extends Error {
+  code?: string;
+  errno?: number;
+  syscall?: string;
+  path?: string;
+}

@@ -1,0 +1,480 @@
+import { TdOp, TdStatus, type CopyCounter, type ImageDriver, type ImageInfo, type TdRequest } from './api.js';
+import { assert } from '../util/assert.js';
+import { SplitblkError } from '../util/errors.js';
+import type { Clock, Ticker } from './clock.js';
+import { conflicts } from './deps.js';
+import { ERR_SIZE_CHANGED, ERR_VBD_STATE } from './errors.js';
+import { coalesce, MergePlan, planMerges, type MergeLimits } from './merge.js';
+import type { Dispatchable, Scheduler } from './scheduler.js';
+import { Slot, SlotState } from './slot.js';
+import { snapshot, VbdCounters, type RingCounterReport, type VbdStats } from './stats.js';
+
+const EIO = 5;
+
+/** Whether `op` is one of the four request types (blkback passes only those; be safe anyway). */
+const knownOp = (op: number): boolean => op >= TdOp.Read && op <= TdOp.Discard;
+const ETIMEDOUT = 110;
+
+export type VbdState = 'running' | 'pausing' | 'paused' | 'closed';
+
+export interface VbdLimits extends MergeLimits {
+  /** Operations in flight at the driver at once. */
+  depthMax: number;
+  /** Requests queued (waiting and in flight); blkback's request pool must not exceed it. */
+  queueMax: number;
+  /** Queued requests the dispatcher looks at past the oldest one (dependency window). */
+  windowMax: number;
+  /** A request the driver has not completed after this long completes with EIO. */
+  timeoutMs: number;
+}
+
+export const defaultVbdLimits: VbdLimits = {
+  depthMax: 64,
+  queueMax: 4096,
+  windowMax: 64,
+  timeoutMs: 30_000,
+  segmentsMax: 256,
+  bytesMax: 1024 * 1024,
+  membersMax: 32,
+};
+
+export interface VbdConfig {
+  minor: number;
+  domid: number | null;
+  device: number | null;
+  spec: string;
+  readonly: boolean;
+  driver: ImageDriver;
+  /** Opens a spec for unpause (the registry, bound to this VBD's environment). */
+  open: (spec: string) => Promise<ImageDriver>;
+  scheduler: Scheduler;
+  clock: Clock;
+  limits: VbdLimits;
+  copies: CopyCounter;
+  /** Called after every state or image change (the data-path registry listens). */
+  onChange?: (vbd: Vbd) => void;
+}
+
+/**
+ * A virtual block device: an open image chain plus the queue in front of it. blkback calls
+ * queue(); the scheduler calls dispatch(), which applies the ordering rules (deps.ts), merges
+ * what it can (merge.ts) and hands operations to the driver; completions are split back to the
+ * requests. Nothing here allocates per request: slots, the pending ring and the merge plan are
+ * sized at open.
+ */
+export class Vbd implements Dispatchable {
+  readonly minor: number;
+  readonly domid: number | null;
+  readonly device: number | null;
+  readonly readonly: boolean;
+  scheduled = false;
+
+  private specText: string;
+  private stateValue: VbdState = 'running';
+  private driver: ImageDriver | null;
+  private infoValue: ImageInfo;
+  private readonly cfg: VbdConfig;
+  private readonly limits: VbdLimits;
+  private readonly counters = new VbdCounters();
+  private readonly resumeCallbacks: (() => void)[] = [];
+
+  // Pending requests: a ring of absolute positions [head, tail); entries taken out of order
+  // become null holes that head skips.
+  private readonly pend: (TdRequest | null)[];
+  private readonly pendStartMs: Float64Array;
+  private head = 0;
+  private tail = 0;
+  private pendingCount = 0;
+  /** Queued requests that are not reads, and operations at the driver that are not reads: while
+   *  both are 0 a read can never be blocked, which spares the dependency scan. */
+  private pendingNonReads = 0;
+  private busyNonReads = 0;
+  /** While pausing, only requests queued before this position are drained. */
+  private drainTail = 0;
+
+  private readonly slots: Slot[];
+  private readonly freeSlots: Int32Array;
+  private freeCount: number;
+  private busyRequests = 0;
+  private readonly batch: TdRequest[];
+  private readonly batchStartMs: Float64Array;
+  private readonly plan: MergePlan;
+  private drainWaiters: (() => void)[] = [];
+  private pausing: Promise<void> | null = null;
+  private unpausing = false;
+  private ringStats: (() => RingCounterReport) | null = null;
+  /** The timeout sweep; referenced (keeps the process alive) only while requests are in flight,
+   *  so a driver that never answers still gets its requests failed. */
+  private readonly sweeper: Ticker;
+
+  constructor(cfg: VbdConfig) {
+    this.cfg = cfg;
+    this.limits = cfg.limits;
+    this.minor = cfg.minor;
+    this.domid = cfg.domid;
+    this.device = cfg.device;
+    this.readonly = cfg.readonly;
+    this.specText = cfg.spec;
+    this.driver = cfg.driver;
+    this.infoValue = cfg.driver.info;
+    const { depthMax, queueMax, windowMax } = cfg.limits;
+    this.pend = new Array<TdRequest | null>(queueMax).fill(null);
+    this.pendStartMs = new Float64Array(queueMax);
+    this.slots = [];
+    this.freeSlots = new Int32Array(depthMax);
+    for (let i = 0; i < depthMax; i++) {
+      this.slots.push(new Slot(i, cfg.limits, (req, status, errno) => this.slotDone(req.tag, status, errno)));
+      this.freeSlots[i] = depthMax - 1 - i;
+    }
+    this.freeCount = depthMax;
+    this.batch = new Array<TdRequest>(windowMax);
+    this.batchStartMs = new Float64Array(windowMax);
+    this.plan = new MergePlan(windowMax);
+    const sweepMs = Math.max(5, Math.floor(cfg.limits.timeoutMs / 4));
+    this.sweeper = cfg.clock.every(sweepMs, () => this.sweep());
+  }
+
+  /** Size, sector size and chain of the open image (of the last one while paused). */
+  get info(): ImageInfo {
+    return this.infoValue;
+  }
+
+  get spec(): string {
+    return this.specText;
+  }
+
+  get state(): VbdState {
+    return this.stateValue;
+  }
+
+  /** Whether blkback should take new requests off the rings. False while pausing/paused/closed. */
+  get accepting(): boolean {
+    return this.stateValue === 'running';
+  }
+
+  /** Run `cb` each time the VBD resumes after a pause (blkback then consumes its rings again). */
+  onResume(cb: () => void): () => void {
+    this.resumeCallbacks.push(cb);
+    return () => {
+      const i = this.resumeCallbacks.indexOf(cb);
+      if (i >= 0) this.resumeCallbacks.splice(i, 1);
+    };
+  }
+
+  /**
+   * Queue a request. Never calls `req.done` synchronously; a bad request (out of range, write
+   * to a read-only VBD, anything while closed) completes with an error from the dispatcher.
+   * Requests queued while paused wait for unpause.
+   */
+  queue(req: TdRequest): void {
+    assert(this.tail - this.head < this.limits.queueMax, 'VBD queue overflow: the request pool exceeds queueMax');
+    const i = this.tail % this.limits.queueMax;
+    this.pend[i] = req;
+    this.pendStartMs[i] = this.cfg.clock.now();
+    this.tail++;
+    this.pendingCount++;
+    if (req.op !== TdOp.Read) this.pendingNonReads++;
+    this.cfg.scheduler.wake(this);
+  }
+
+  hasWork(): boolean {
+    return this.pendingCount > 0;
+  }
+
+  /** For the scheduler: move up to `max` requests from the queue to the driver. */
+  dispatch(max: number): number {
+    if (this.stateValue === 'closed') return this.failPending(max);
+    if (this.stateValue === 'paused' || this.driver === null) return 0;
+    const end = this.stateValue === 'pausing' ? this.drainTail : this.tail;
+    let taken = 0;
+    let batched = 0;
+    let batchedNonReads = 0;
+    const scanEnd = Math.min(end, this.head + this.limits.windowMax);
+    for (let pos = this.head; pos < scanEnd && taken < max && batched < this.freeCount; pos++) {
+      const i = pos % this.limits.queueMax;
+      const req = this.pend[i];
+      if (req === null || req === undefined) continue;
+      if (this.blocked(req, pos, batched, batchedNonReads)) continue;
+      this.pend[i] = null;
+      this.pendingCount--;
+      taken++;
+      if (req.op !== TdOp.Read) this.pendingNonReads--;
+      if (!this.valid(req)) continue;
+      if (req.op !== TdOp.Read) batchedNonReads++;
+      this.batchStartMs[batched] = this.pendStartMs[i]!;
+      this.batch[batched++] = req;
+    }
+    this.advanceHead();
+    // Counted before any is handed over: a driver that completes at once must not make the
+    // VBD look drained while the rest of the batch is still to go.
+    if (batched > 0) {
+      if (this.busyRequests === 0) this.sweeper.ref();
+      this.busyRequests += batched;
+      this.submitBatch(batched);
+    }
+    this.checkDrained();
+    return taken;
+  }
+
+  /** Whether `req`, queued at `pos`, must wait for an earlier request. */
+  private blocked(req: TdRequest, pos: number, batched: number, batchedNonReads: number): boolean {
+    if (req.op === TdOp.Read && this.pendingNonReads === 0 && batchedNonReads === 0 && this.busyNonReads === 0) return false;
+    for (let p = this.head; p < pos; p++) {
+      const e = this.pend[p % this.limits.queueMax];
+      if (e && conflicts(e.op, e.sector, e.sectors, req.op, req.sector, req.sectors)) return true;
+    }
+    for (let b = 0; b < batched; b++) {
+      const e = this.batch[b]!;
+      if (conflicts(e.op, e.sector, e.sectors, req.op, req.sector, req.sectors)) return true;
+    }
+    for (const slot of this.slots) {
+      // An abandoned (timed-out) operation no longer orders anything: its requests already
+      // failed with EIO, so the guest cannot rely on what it did.
+      if (slot.state !== SlotState.Busy) continue;
+      const e = slot.req;
+      if (conflicts(e.op, e.sector, e.sectors, req.op, req.sector, req.sectors)) return true;
+    }
+    return false;
+  }
+
+  /** Check a request against the image; answer it here if it is bad. */
+  private valid(req: TdRequest): boolean {
+    const info = this.infoValue;
+    let status = TdStatus.Ok;
+    if (!knownOp(req.op)) status = TdStatus.NotSupported;
+    else if (req.op === TdOp.Discard && !info.discard) status = TdStatus.NotSupported;
+    else if ((req.op === TdOp.Write || req.op === TdOp.Discard) && (this.readonly || info.readonly)) status = TdStatus.Error;
+    else if (req.op !== TdOp.Flush && !(req.sectors > 0 && req.sector >= 0 && req.sector + req.sectors <= info.sectors)) status = TdStatus.Error;
+    if (status === TdStatus.Ok) return true;
+    if (knownOp(req.op)) this.counters.record(req.op, req.sectors, false, 0);
+    req.done(req, status, EIO);
+    return false;
+  }
+
+  private submitBatch(batched: number): void {
+    planMerges(this.batch, batched, this.limits, this.plan);
+    for (let g = 0; g < this.plan.groups; g++) {
+      const slotIndex = this.freeSlots[--this.freeCount]!;
+      const slot = this.slots[slotIndex]!;
+      assert(slot.state === SlotState.Free, 'allocated a busy slot');
+      const from = this.plan.groupStart[g]!;
+      const count = this.plan.members(g);
+      const req = slot.req;
+      if (count === 1) {
+        // A lone request: hand over its own segment arrays, nothing copied.
+        const only = this.batch[this.plan.order[from]!]!;
+        req.op = only.op;
+        req.sector = only.sector;
+        req.sectors = only.sectors;
+        req.secure = only.secure;
+        req.segments = only.segments;
+        req.segRegion = only.segRegion;
+        req.segOffset = only.segOffset;
+        req.segLength = only.segLength;
+      } else {
+        req.segRegion = slot.mergedRegion;
+        req.segOffset = slot.mergedOffset;
+        req.segLength = slot.mergedLength;
+        coalesce(this.batch, this.plan, g, req);
+        this.counters.merges += count - 1;
+      }
+      for (let k = 0; k < count; k++) {
+        const b = this.plan.order[from + k]!;
+        slot.members[k] = this.batch[b]!;
+        slot.memberStartMs[k] = this.batchStartMs[b]!;
+      }
+      slot.count = count;
+      slot.state = SlotState.Busy;
+      if (req.op !== TdOp.Read) this.busyNonReads++;
+      slot.startMs = this.cfg.clock.now();
+      this.driver!.queue(req);
+    }
+    this.batch.fill(undefined as unknown as TdRequest, 0, batched);
+  }
+
+  private slotDone(index: number, status: TdStatus, errno: number): void {
+    const slot = this.slots[index]!;
+    if (slot.state === SlotState.Abandoned) {
+      // The late completion of a timed-out operation: its requests were already answered.
+      this.releaseSlot(slot, index);
+      return;
+    }
+    assert(slot.state === SlotState.Busy, 'driver completed an operation twice');
+    if (slot.req.op !== TdOp.Read) this.busyNonReads--;
+    this.completeMembers(slot, status, errno);
+    this.releaseSlot(slot, index);
+  }
+
+  private completeMembers(slot: Slot, status: TdStatus, errno: number): void {
+    const now = this.cfg.clock.now();
+    const count = slot.count;
+    slot.count = 0;
+    this.busyRequests -= count;
+    if (this.busyRequests === 0) this.sweeper.unref();
+    for (let k = 0; k < count; k++) {
+      const m = slot.members[k]!;
+      slot.members[k] = null;
+      this.counters.record(m.op, m.sectors, status === TdStatus.Ok, now - slot.memberStartMs[k]!);
+      m.done(m, status, status === TdStatus.Ok ? 0 : errno || EIO);
+    }
+  }
+
+  private releaseSlot(slot: Slot, index: number): void {
+    slot.state = SlotState.Free;
+    slot.req.segRegion = slot.mergedRegion;
+    slot.req.segOffset = slot.mergedOffset;
+    slot.req.segLength = slot.mergedLength;
+    this.freeSlots[this.freeCount++] = index;
+    if (this.pendingCount > 0) this.cfg.scheduler.wake(this);
+    this.checkDrained();
+  }
+
+  /** Time out operations the driver has held too long: their requests complete with EIO. */
+  private sweep(): void {
+    const now = this.cfg.clock.now();
+    for (const slot of this.slots) {
+      if (slot.state !== SlotState.Busy || now - slot.startMs < this.limits.timeoutMs) continue;
+      slot.state = SlotState.Abandoned;
+      if (slot.req.op !== TdOp.Read) this.busyNonReads--;
+      this.counters.timeouts += slot.count;
+      this.completeMembers(slot, TdStatus.Error, ETIMEDOUT);
+    }
+    // Requests blocked behind an abandoned operation may go now.
+    if (this.pendingCount > 0) this.cfg.scheduler.wake(this);
+    this.checkDrained();
+  }
+
+  private advanceHead(): void {
+    while (this.head < this.tail && this.pend[this.head % this.limits.queueMax] === null) this.head++;
+  }
+
+  private failPending(max: number): number {
+    let n = 0;
+    for (let pos = this.head; pos < this.tail && n < max; pos++) {
+      const i = pos % this.limits.queueMax;
+      const req = this.pend[i];
+      if (!req) continue;
+      this.pend[i] = null;
+      this.pendingCount--;
+      if (req.op !== TdOp.Read) this.pendingNonReads--;
+      n++;
+      if (knownOp(req.op)) this.counters.record(req.op, req.sectors, false, 0);
+      req.done(req, TdStatus.Error, EIO);
+    }
+    this.advanceHead();
+    return n;
+  }
+
+  private drained(): boolean {
+    const waiting = this.stateValue === 'pausing' ? this.head < this.drainTail : this.pendingCount > 0;
+    return !waiting && this.busyRequests === 0;
+  }
+
+  private checkDrained(): void {
+    if (this.drainWaiters.length === 0 || !this.drained()) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private waitDrained(): Promise<void> {
+    if (this.drained()) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /**
+   * Stop taking requests (accepting becomes false), finish every request queued before the
+   * call, then close the image. Requests queued meanwhile wait for unpause.
+   */
+  pause(): Promise<void> {
+    if (this.pausing) return this.pausing;
+    if (this.stateValue === 'paused') return Promise.resolve();
+    if (this.stateValue !== 'running') {
+      return Promise.reject(new SplitblkError(ERR_VBD_STATE, `VBD ${this.minor} is ${this.stateValue}, cannot pause`, { minor: this.minor }));
+    }
+    this.pausing = this.doPause().finally(() => { this.pausing = null; });
+    return this.pausing;
+  }
+
+  private async doPause(): Promise<void> {
+    if (this.stateValue !== 'running') {
+      throw new SplitblkError(ERR_VBD_STATE, `VBD ${this.minor} is ${this.stateValue}, cannot pause`, { minor: this.minor });
+    }
+    this.stateValue = 'pausing';
+    this.drainTail = this.tail;
+    this.cfg.onChange?.(this);
+    this.cfg.scheduler.wake(this);
+    await this.waitDrained();
+    const driver = this.driver!;
+    this.driver = null;
+    try {
+      await driver.close();
+    } finally {
+      // Nothing is in flight any more, so the VBD is paused even if the image closed badly.
+      this.stateValue = 'paused';
+      this.cfg.onChange?.(this);
+    }
+  }
+
+  /**
+   * Reopen the image - the same spec, or `spec` (a new leaf after a snapshot, a parent after a
+   * coalesce) - and resume. Refuses an image of another size or sector size with
+   * SPLITBLK_ERR_SIZE_CHANGED and stays paused.
+   */
+  async unpause(spec?: string): Promise<void> {
+    if (this.stateValue !== 'paused' || this.unpausing) {
+      const what = this.unpausing ? 'already unpausing' : `${this.stateValue}, not paused`;
+      throw new SplitblkError(ERR_VBD_STATE, `VBD ${this.minor} is ${what}`, { minor: this.minor });
+    }
+    this.unpausing = true;
+    try {
+      await this.reopen(spec ?? this.specText);
+    } finally {
+      this.unpausing = false;
+    }
+    this.cfg.onChange?.(this);
+    this.cfg.scheduler.wake(this);
+    for (const cb of this.resumeCallbacks.slice()) cb();
+  }
+
+  private async reopen(text: string): Promise<void> {
+    const driver = await this.cfg.open(text);
+    const was = this.infoValue;
+    const now = driver.info;
+    if (now.sectors !== was.sectors || now.sectorSize !== was.sectorSize) {
+      await driver.close();
+      throw new SplitblkError(ERR_SIZE_CHANGED,
+        `${text} has ${now.sectors} sectors of ${now.sectorSize} bytes; the paused VBD ${this.minor} has ` +
+        `${was.sectors} of ${was.sectorSize}`, { minor: this.minor, spec: text });
+    }
+    this.driver = driver;
+    this.infoValue = now;
+    this.specText = text;
+    this.stateValue = 'running';
+  }
+
+  /**
+   * Finish what was queued, close the image and answer anything queued later with EIO.
+   * Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.stateValue === 'closed') return;
+    if (this.stateValue === 'pausing' || this.stateValue === 'running') await this.pause();
+    this.stateValue = 'closed';
+    this.sweeper.cancel();
+    this.cfg.scheduler.wake(this);
+    this.cfg.onChange?.(this);
+  }
+
+  /**
+   * Let the layer that feeds this VBD (blkback) add its counters to stats(), and so to the
+   * control plane and `splitblk tap stats`. Null detaches.
+   */
+  attachStats(source: (() => RingCounterReport) | null): void {
+    this.ringStats = source;
+  }
+
+  stats(): VbdStats {
+    return snapshot(this.counters, this.busyRequests, this.pendingCount, this.cfg.copies.bytesCopied, this.ringStats?.());
+  }
+}

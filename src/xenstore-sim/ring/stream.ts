@@ -1,0 +1,196 @@
+import type { ByteStream } from '../server/stream.js';
+import type { RingDoorbell } from './doorbell.js';
+import { XENSTORE_ERROR_RINGIDX, XENSTORE_SERVER_FEATURE_ERROR, XsRingOffset } from './layout.js';
+import { REQ_HALF, RING_CORRUPT, RSP_HALF, XsRingPage, type RingHalf } from './page.js';
+
+/** Which end of the ring a stream is: the guest writes req and reads rsp; the daemon the reverse. */
+export type RingEnd = 'guest' | 'daemon';
+
+export interface RingStreamOptions {
+  /** Bytes written but not yet in the ring; beyond this the stream closes (the peer stalled). */
+  pendingBytesMax?: number;
+  /** Ring passes per wake-up before yielding to the event loop, so one busy peer cannot starve others. */
+  passesPerWakeMax?: number;
+  /** Called once with the reason when the stream closes itself (corrupt indices, stalled peer). */
+  onBroken?: (reason: string) => void;
+}
+
+const PENDING_BYTES_MAX_DEFAULT = 1 << 20;
+const PASSES_PER_WAKE_MAX_DEFAULT = 8;
+
+/**
+ * A ByteStream over one end of a xenstore ring page. Outgoing bytes queue until the ring has
+ * room; incoming bytes are handed to the receiver as they are consumed. Both directions move
+ * whenever the peer rings the doorbell, and we ring it whenever we moved an index.
+ *
+ * A peer that writes impossible indices (more than a ring apart) breaks the connection: the
+ * stream closes and, at the daemon end, sets the page's `error` to XENSTORE_ERROR_RINGIDX, as C
+ * xenstored does. No loop here runs more than a fixed number of passes per wake-up.
+ */
+export class RingByteStream implements ByteStream {
+  private readonly inHalf: RingHalf;
+  private readonly outHalf: RingHalf;
+  private readonly pendingBytesMax: number;
+  private readonly passesPerWakeMax: number;
+  private readonly onBroken: ((reason: string) => void) | undefined;
+  private readonly outQueue: Buffer[] = [];
+  /** Bytes of outQueue[0] already in the ring. */
+  private outOffset = 0;
+  private outBytes = 0;
+  private dataCb: ((chunk: Buffer) => void) | undefined;
+  private readonly closeCbs: (() => void)[] = [];
+  private closed = false;
+  private servicing = false;
+  private again = false;
+  private immediate: NodeJS.Immediate | undefined;
+
+  constructor(
+    private readonly page: XsRingPage,
+    private readonly end: RingEnd,
+    private readonly doorbell: RingDoorbell,
+    opts: RingStreamOptions = {},
+  ) {
+    this.inHalf = end === 'guest' ? RSP_HALF : REQ_HALF;
+    this.outHalf = end === 'guest' ? REQ_HALF : RSP_HALF;
+    this.pendingBytesMax = opts.pendingBytesMax ?? PENDING_BYTES_MAX_DEFAULT;
+    this.passesPerWakeMax = opts.passesPerWakeMax ?? PASSES_PER_WAKE_MAX_DEFAULT;
+    this.onBroken = opts.onBroken;
+    if (end === 'daemon') {
+      // We report broken rings in `error`; we do not implement the reconnection handshake.
+      page.storeWord(XsRingOffset.serverFeatures, XENSTORE_SERVER_FEATURE_ERROR);
+    }
+    doorbell.listen(() => this.service());
+  }
+
+  write(buf: Uint8Array): void {
+    if (this.closed || buf.length === 0) return;
+    if (this.outBytes + buf.length > this.pendingBytesMax) {
+      this.fail(`${this.end} ring: peer stalled with ${this.outBytes} bytes queued`, false);
+      return;
+    }
+    this.outQueue.push(Buffer.from(buf));
+    this.outBytes += buf.length;
+    this.service();
+  }
+
+  onData(cb: (chunk: Buffer) => void): void {
+    this.dataCb = cb;
+    // Bytes may have waited in the ring until there was a receiver.
+    this.schedule();
+  }
+
+  onClose(cb: () => void): void {
+    if (this.closed) queueMicrotask(cb);
+    else this.closeCbs.push(cb);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    this.outQueue.length = 0;
+    this.outBytes = 0;
+    this.doorbell.close();
+    for (const cb of this.closeCbs.splice(0)) cb();
+  }
+
+  /** Bytes written but not yet consumed by the peer: those still queued plus those in the ring. */
+  pendingBytes(): number {
+    const inRing = this.closed ? 0 : this.page.fill(this.outHalf);
+    return this.outBytes + Math.max(inRing, 0);
+  }
+
+  private schedule(): void {
+    if (this.closed || this.immediate !== undefined) return;
+    this.immediate = setImmediate(() => {
+      this.immediate = undefined;
+      this.service();
+    });
+  }
+
+  /** Move bytes both ways until nothing moves, at most passesPerWakeMax passes. */
+  private service(): void {
+    if (this.closed) return;
+    if (this.servicing) {
+      // A receiver wrote from inside onData: the running loop picks it up.
+      this.again = true;
+      return;
+    }
+    this.servicing = true;
+    try {
+      let moved = false;
+      let pass = 0;
+      do {
+        this.again = false;
+        const progress = this.pull() + this.push();
+        if (progress < 0) return;
+        moved ||= progress > 0;
+        if (progress === 0 && !this.again) break;
+        pass += 1;
+      } while (pass < this.passesPerWakeMax && !this.closed);
+      if (moved && !this.closed) this.doorbell.notify();
+      if (pass >= this.passesPerWakeMax) this.schedule();
+    } finally {
+      this.servicing = false;
+    }
+  }
+
+  /** Consume incoming bytes; returns the count, or -1 when the connection broke. */
+  private pull(): number {
+    if (this.dataCb === undefined) return 0;
+    const chunk = this.page.consume(this.inHalf);
+    if (chunk === RING_CORRUPT) return this.fail(`${this.end} ring: corrupt ${this.inHalf.name} indices`, true);
+    if (chunk === null) return 0;
+    this.dataCb(chunk);
+    return chunk.length;
+  }
+
+  /** Produce queued bytes; returns the count, or -1 when the connection broke. */
+  private push(): number {
+    let total = 0;
+    while (this.outQueue.length > 0) {
+      const head = this.outQueue[0]!;
+      const n = this.page.produce(this.outHalf, head, this.outOffset);
+      if (n === RING_CORRUPT) return this.fail(`${this.end} ring: corrupt ${this.outHalf.name} indices`, true);
+      if (n === 0) break;
+      total += n;
+      this.outBytes -= n;
+      this.outOffset += n;
+      if (this.outOffset === head.length) {
+        this.outQueue.shift();
+        this.outOffset = 0;
+      }
+    }
+    return total;
+  }
+
+  private fail(reason: string, badIndex: boolean): -1 {
+    if (badIndex && this.end === 'daemon') {
+      this.page.storeWord(XsRingOffset.error, XENSTORE_ERROR_RINGIDX);
+      // Let the guest see the error (Linux's xenbus checks it when woken).
+      this.doorbell.notify();
+    }
+    this.onBroken?.(reason);
+    this.close();
+    return -1;
+  }
+}
+
+export { XsRingPage };
+
+/** The guest's end: writes requests into req[], reads replies and watch events from rsp[]. */
+export class GuestRingStream extends RingByteStream {
+  constructor(page: XsRingPage, doorbell: RingDoorbell, opts: RingStreamOptions = {}) {
+    super(page, 'guest', doorbell, opts);
+  }
+}
+
+/**
+ * The daemon's end: reads requests from req[], writes replies into rsp[]. It treats the page
+ * as hostile: impossible indices close the connection and set `error`.
+ */
+export class DaemonRingStream extends RingByteStream {
+  constructor(page: XsRingPage, doorbell: RingDoorbell, opts: RingStreamOptions = {}) {
+    super(page, 'daemon', doorbell, opts);
+  }
+}

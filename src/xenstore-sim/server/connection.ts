@@ -1,0 +1,40 @@
+import type { Caller, Transaction } from '../store/index.js';
+import { XsFrameParser } from '../wire/parser.js';
+import type { ByteStream } from './stream.js';
+
+/** A registered watch: the absolute (or "@") path, the token, and the prefix to strip when the client gave a relative path. */
+export interface Watch {
+  path: string;
+  token: string;
+  /** "/local/domain/<id>/" when registered relative, so events go back relative. */
+  relativePrefix: string | undefined;
+}
+
+/** One client connection (socket, guest ring or in-process) and its per-connection state. */
+export class Connection implements Caller {
+  readonly parser = new XsFrameParser();
+  readonly watches: Watch[] = [];
+  readonly transactions = new Map<number, Transaction>();
+  /** The next transaction id to try (C's next_transaction_id); ids are per connection. */
+  nextTransactionId = 1;
+  target: number | undefined;
+  closed = false;
+  /** Watch events dropped because the peer did not read (XSA-349). */
+  eventsDropped = 0;
+
+  constructor(
+    readonly id: number,
+    readonly stream: ByteStream,
+    readonly domid: number,
+    readonly privileged: boolean,
+  ) {}
+
+  /** A fresh transaction id: the next unused one, never 0. */
+  allocTransactionId(): number {
+    for (;;) {
+      const id = this.nextTransactionId >>> 0;
+      this.nextTransactionId = (this.nextTransactionId + 1) >>> 0;
+      if (id !== 0 && !this.transactions.has(id)) return id;
+    }
+  }
+}

@@ -1,0 +1,65 @@
+import { XENSTORE_ABS_PATH_MAX, XS_INTRODUCE_DOMAIN_PATH, XS_RELEASE_DOMAIN_PATH } from '../wire/messages.js';
+
+/** The characters C xenstored 4.17 accepts in a node name (valid_chars()). */
+const VALID_PATH = /^[A-Za-z0-9/_@-]*$/;
+/** "/local/domain/<id>/": the part C does not count against the path-length quota. */
+const LOCAL_PREFIX = /^\/local\/domain\/(\d{1,5})\//;
+
+/** The home directory of a domain, where its relative paths resolve. */
+export function domainPath(domid: number): string {
+  return `/local/domain/${domid}`;
+}
+
+/** Special watch paths; only these two fire (other "@..." watches are accepted but silent). */
+export function isSpecialPath(path: string): boolean {
+  return path === XS_INTRODUCE_DOMAIN_PATH || path === XS_RELEASE_DOMAIN_PATH;
+}
+
+/**
+ * Resolve a client path: absolute paths stay, relative ones go under the caller's home
+ * (canonicalize() in C).
+ */
+export function canonicalize(path: string, domid: number): string {
+  // "@..." names stay as given: valid only where special names are (watches, SET_PERMS).
+  if (path.startsWith('/') || path.startsWith('@')) return path;
+  return `${domainPath(domid)}/${path}`;
+}
+
+/**
+ * is_valid_nodename() of C xenstored 4.17: starts with "/" (or "@" when special names are
+ * allowed), no trailing "/" except the root, no "//", only valid characters, at most
+ * XENSTORE_ABS_PATH_MAX bytes, and at most `pathMax` bytes not counting a leading
+ * "/local/domain/<id>/" (C 4.17 applies this one to dom0 too).
+ */
+export function isValidPath(path: string, allowSpecial: boolean, pathMax: number | undefined): boolean {
+  if (path.length > XENSTORE_ABS_PATH_MAX) return false;
+  if (!path.startsWith('/') && !(allowSpecial && path.startsWith('@'))) return false;
+  if (path.endsWith('/') && path !== '/') return false;
+  if (path.includes('//')) return false;
+  if (pathMax !== undefined) {
+    const local = LOCAL_PREFIX.exec(path);
+    const counted = path.length - (local === null ? 0 : local[0].length);
+    if (counted > pathMax) return false;
+  }
+  return VALID_PATH.test(path);
+}
+
+/** The parent of an absolute node path ("/" for "/a"; "/" for "/"). */
+export function parentPath(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash <= 0 ? '/' : path.slice(0, slash);
+}
+
+export function baseName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+export function childPath(parent: string, child: string): string {
+  return parent === '/' ? `/${child}` : `${parent}/${child}`;
+}
+
+/** True when `path` is `ancestor` or lies below it (is_child() in C). */
+export function isSameOrBelow(path: string, ancestor: string): boolean {
+  if (ancestor === '/') return path.startsWith('/');
+  return path === ancestor || (path.startsWith(ancestor) && path.charCodeAt(ancestor.length) === 0x2f);
+}

@@ -1,0 +1,45 @@
+/**
+ * Per-domain limits for unprivileged callers, with C xenstored 4.17's defaults. Dom0 (and any
+ * privileged connection) is never limited.
+ */
+export interface XsQuotas {
+  /** -E: nodes one domain may own. */
+  nodesMax: number;
+  /** -S: bytes of one node as C stores it (24-byte header, 8 per permission, value, children). */
+  nodeSizeBytesMax: number;
+  /** -W: watches per connection. */
+  watchesMax: number;
+  /** -t: open transactions per connection. */
+  transactionsMax: number;
+  /** -A: permission entries per node. */
+  permsMax: number;
+  /** -M: path length in bytes, not counting "/local/domain/<id>/". */
+  pathBytesMax: number;
+  /**
+   * Bytes of output (replies and events) a connection may leave unread before further watch
+   * events to it are dropped (XSA-349: a guest that never reads must not grow our memory).
+   */
+  eventQueueBytesMax: number;
+}
+
+export const DEFAULT_QUOTAS: Readonly<XsQuotas> = Object.freeze({
+  nodesMax: 1000,
+  nodeSizeBytesMax: 2048,
+  watchesMax: 128,
+  transactionsMax: 10,
+  permsMax: 5,
+  pathBytesMax: 2048,
+  eventQueueBytesMax: 65536,
+});
+
+/** sizeof(struct xs_tdb_record_hdr) and sizeof(struct xs_permissions) in C xenstored. */
+export const TDB_RECORD_HDR_BYTES = 24;
+export const TDB_PERM_BYTES = 8;
+
+export function quotasWith(overrides: Partial<XsQuotas> = {}): XsQuotas {
+  const out = { ...DEFAULT_QUOTAS };
+  for (const [key, value] of Object.entries(overrides) as [keyof XsQuotas, number | undefined][]) {
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}

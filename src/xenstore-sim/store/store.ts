@@ -1,0 +1,391 @@
+import { fail } from './errors.js';
+import {
+  NO_GENERATION, childListBytes, makeNode, recordBytes, withChildAdded, withChildRemoved, withPerms,
+  withValue, type XsNode,
+} from './node.js';
+import { baseName, canonicalize, childPath, isSpecialPath, isValidPath, parentPath } from './path.js';
+import { PERM_NONE, PERM_OWNER, PERM_READ, PERM_WRITE, accessFor, type NodePerm } from './perms.js';
+import { quotasWith, type XsQuotas } from './quotas.js';
+import { Transaction, type StoreChange } from './transaction.js';
+
+/** Who is asking: the connection's domain, whether it is privileged, and its SET_TARGET. */
+export interface Caller {
+  domid: number;
+  privileged: boolean;
+  target?: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+const DEFAULT_SPECIAL_PERMS: readonly NodePerm[] = [{ domid: 0, access: PERM_NONE }];
+
+/**
+ * The xenstore tree: a pure in-memory module with no I/O. Every operation takes the caller
+ * and optionally a transaction, checks paths, permissions and quotas as C xenstored 4.17
+ * does, and reports watch-firing changes through `onChange` (at commit for transactions).
+ * Refusals throw XsStoreError with the errno name to answer.
+ */
+export class XsStore {
+  readonly quotas: XsQuotas;
+  /** Called for every change that fires watches, in C's order. */
+  onChange: (change: StoreChange) => void = () => {};
+  private readonly nodes = new Map<string, XsNode>();
+  /** Permissions of the special watch paths @introduceDomain and @releaseDomain. */
+  private readonly specialPerms = new Map<string, readonly NodePerm[]>();
+  /** Nodes owned per domain (C's per-domain entry count). */
+  private readonly owned = new Map<number, number>();
+  private generation = 0;
+
+  constructor(opts: { quotas?: Partial<XsQuotas> } = {}) {
+    this.quotas = quotasWith(opts.quotas);
+    this.setupStructure();
+  }
+
+  /** C's setup_structure(): "/" then "/tool/xenstored", owned by dom0 with no access for others. */
+  private setupStructure(): void {
+    const root = makeNode('/', EMPTY, [{ domid: 0, access: PERM_NONE }], [], 0);
+    root.generation = this.generation++;
+    this.nodes.set('/', root);
+    this.owned.set(0, 1);
+    this.write({ domid: 0, privileged: true }, '/tool/xenstored', EMPTY);
+  }
+
+  // ---- transactions -------------------------------------------------------------------
+
+  startTransaction(caller: Caller, id: number): Transaction {
+    return new Transaction(id, this.generation++, caller.privileged ? undefined : caller.domid);
+  }
+
+  /** Commit (or with commit=false, abort). Throws EAGAIN on a conflict, ENOSPC over quota. */
+  endTransaction(tx: Transaction, commit: boolean): void {
+    if (!commit) return;
+    for (const [path, entry] of tx.accessed) {
+      const current = this.nodes.get(path);
+      if ((current?.generation ?? NO_GENERATION) !== entry.generation) fail('EAGAIN');
+    }
+    if (tx.quotaDomid !== undefined) {
+      const delta = tx.nodeDelta.get(tx.quotaDomid) ?? 0;
+      if (delta > 0 && this.nodesOwnedBy(tx.quotaDomid) + delta > this.quotas.nodesMax) fail('ENOSPC');
+    }
+    const changes: StoreChange[] = [];
+    for (const [path, entry] of tx.accessed) {
+      if (!entry.modified) continue;
+      if (entry.node === undefined) {
+        this.nodes.delete(path);
+      } else {
+        entry.node.generation = this.generation++;
+        this.nodes.set(path, entry.node);
+      }
+      if (entry.change !== undefined) changes.push(entry.change);
+    }
+    for (const [domid, delta] of tx.nodeDelta) this.adjustOwned(domid, delta);
+    for (const change of changes) this.onChange(change);
+  }
+
+  // ---- node access through an optional transaction -------------------------------------
+
+  /** read_node(): the node as the caller's context sees it, recording transaction reads. */
+  private get(path: string, tx: Transaction | undefined): XsNode | undefined {
+    if (tx === undefined) return this.nodes.get(path);
+    const entry = tx.accessed.get(path);
+    if (entry !== undefined) return entry.node;
+    const node = this.nodes.get(path);
+    tx.accessed.set(path, { generation: node?.generation ?? NO_GENERATION, node, modified: false });
+    return node;
+  }
+
+  /** Store a new version of a node (or its deletion) in the caller's context. */
+  private put(path: string, node: XsNode | undefined, tx: Transaction | undefined): void {
+    if (node !== undefined) node.generation = this.generation++;
+    else this.generation++;
+    if (tx === undefined) {
+      if (node === undefined) this.nodes.delete(path);
+      else this.nodes.set(path, node);
+      return;
+    }
+    this.get(path, tx);
+    const entry = tx.accessed.get(path)!;
+    entry.node = node;
+    entry.modified = true;
+  }
+
+  /** The node as the context sees it, without recording a transaction access. */
+  private peek(path: string, tx: Transaction | undefined): XsNode | undefined {
+    const entry = tx?.accessed.get(path);
+    return entry === undefined ? this.nodes.get(path) : entry.node;
+  }
+
+  /**
+   * Report a change. C's watch_permitted() lets a watcher see it when it may read the node
+   * (under its new or, for SET_PERMS, old permissions) or the node's parent: the parent's
+   * permissions are added here, as they are when the change happens.
+   */
+  private emit(change: StoreChange, tx: Transaction | undefined): void {
+    if (change.path !== '/') {
+      const parent = this.peek(parentPath(change.path), tx);
+      if (parent !== undefined) change = { ...change, perms: [...change.perms, parent.perms] };
+    }
+    if (tx === undefined) {
+      this.onChange(change);
+      return;
+    }
+    const entry = tx.accessed.get(change.path);
+    if (entry !== undefined && entry.change === undefined) entry.change = change;
+  }
+
+  private adjustOwned(domid: number, by: number): void {
+    this.owned.set(domid, (this.owned.get(domid) ?? 0) + by);
+  }
+
+  private countOwner(domid: number, by: number, tx: Transaction | undefined): void {
+    if (tx === undefined) this.adjustOwned(domid, by);
+    else tx.adjustNodes(domid, by);
+  }
+
+  /** Nodes currently owned by `domid` (global tree). */
+  nodesOwnedBy(domid: number): number {
+    return this.owned.get(domid) ?? 0;
+  }
+
+  // ---- path and permission checks --------------------------------------------------------
+
+  /** Canonicalize and validate a client path (EINVAL when malformed). */
+  resolve(caller: Caller, path: string | undefined): string {
+    if (path === undefined) fail('EINVAL');
+    const full = canonicalize(path, caller.domid);
+    if (!isValidPath(full, false, this.quotas.pathBytesMax)) fail('EINVAL');
+    return full;
+  }
+
+  access(caller: Caller, perms: readonly NodePerm[]): number {
+    return accessFor(perms, caller.domid, caller.privileged, caller.target);
+  }
+
+  /**
+   * get_node(): the node if the caller has `want` access; else EACCES, or ENOENT when it does
+   * not exist and the nearest existing ancestor grants `want` (else EACCES, so that a
+   * guest learns nothing about nodes it may not see).
+   */
+  private getChecked(caller: Caller, path: string, want: number, tx: Transaction | undefined): XsNode | undefined {
+    const node = this.get(path, tx);
+    if (node !== undefined) {
+      if ((this.access(caller, node.perms) & want) !== want) fail('EACCES');
+      return node;
+    }
+    const ancestor = this.nearestAncestor(path, tx);
+    if ((this.access(caller, ancestor.perms) & want) === 0) fail('EACCES');
+    return undefined;
+  }
+
+  private nearestAncestor(path: string, tx: Transaction | undefined): XsNode {
+    let p = path;
+    for (;;) {
+      p = parentPath(p);
+      const node = this.get(p, tx);
+      if (node !== undefined) return node;
+      if (p === '/') return makeNode('/', EMPTY, [{ domid: 0, access: PERM_NONE }], [], 0);
+    }
+  }
+
+  private checkSize(caller: Caller, node: XsNode): void {
+    if (!caller.privileged && recordBytes(node) >= this.quotas.nodeSizeBytesMax) fail('ENOSPC');
+  }
+
+  // ---- operations ---------------------------------------------------------------------------
+
+  read(caller: Caller, path: string, tx?: Transaction): Buffer {
+    const node = this.getChecked(caller, this.resolve(caller, path), PERM_READ, tx);
+    if (node === undefined) fail('ENOENT');
+    return node.value;
+  }
+
+  /** The node's child list in wire form ("a\0b\0"). */
+  directory(caller: Caller, path: string, tx?: Transaction): Buffer {
+    const node = this.getChecked(caller, this.resolve(caller, path), PERM_READ, tx);
+    if (node === undefined) fail('ENOENT');
+    return childListBytes(node);
+  }
+
+  /** The node's generation and child list, for XS_DIRECTORY_PART. */
+  directoryWithGeneration(caller: Caller, path: string, tx?: Transaction): { generation: number; children: Buffer } {
+    const node = this.getChecked(caller, this.resolve(caller, path), PERM_READ, tx);
+    if (node === undefined) fail('ENOENT');
+    return { generation: node.generation, children: childListBytes(node) };
+  }
+
+  getPerms(caller: Caller, path: string, tx?: Transaction): readonly NodePerm[] {
+    const node = this.getChecked(caller, this.resolve(caller, path), PERM_READ, tx);
+    if (node === undefined) fail('ENOENT');
+    return node.perms;
+  }
+
+  exists(path: string): boolean {
+    return this.nodes.has(path);
+  }
+
+  write(caller: Caller, path: string, value: Buffer, tx?: Transaction): void {
+    const name = this.resolve(caller, path);
+    const node = this.getChecked(caller, name, PERM_WRITE, tx);
+    let written: XsNode;
+    if (node === undefined) {
+      written = this.create(caller, name, value, tx);
+    } else {
+      written = withValue(node, Buffer.from(value));
+      this.checkSize(caller, written);
+      this.put(name, written, tx);
+    }
+    this.emit({ path: name, exact: false, perms: [written.perms] }, tx);
+  }
+
+  mkdir(caller: Caller, path: string, tx?: Transaction): void {
+    const name = this.resolve(caller, path);
+    if (this.getChecked(caller, name, PERM_WRITE, tx) !== undefined) return;
+    const created = this.create(caller, name, EMPTY, tx);
+    this.emit({ path: name, exact: false, perms: [created.perms] }, tx);
+  }
+
+  /**
+   * create_node(): build the missing chain of nodes down to `name`, each inheriting its
+   * parent's permissions (an unprivileged creator becomes the owner), then write them from
+   * the deepest up to the existing ancestor whose child list grew, as C does.
+   */
+  private create(caller: Caller, name: string, value: Buffer, tx: Transaction | undefined): XsNode {
+    const missing: string[] = [name];
+    let existing: XsNode | undefined;
+    for (let p = parentPath(name); ; p = parentPath(p)) {
+      existing = this.get(p, tx);
+      if (existing !== undefined) break;
+      missing.push(p);
+    }
+    let perms = existing.perms;
+    if (!caller.privileged) perms = [{ domid: caller.domid, access: perms[0]!.access }, ...perms.slice(1)];
+    const chain: XsNode[] = [];
+    for (let i = 0; i < missing.length; i++) {
+      const path = missing[i]!;
+      const child = i === 0 ? undefined : missing[i - 1]!;
+      const children = child === undefined ? [] : [baseName(child)];
+      const childBytes = child === undefined ? 0 : Buffer.byteLength(baseName(child)) + 1;
+      chain.push(makeNode(path, i === 0 ? Buffer.from(value) : EMPTY, perms, children, childBytes));
+    }
+    const parent = withChildAdded(existing, baseName(missing[missing.length - 1]!));
+    if (!caller.privileged) {
+      const owner = caller.domid;
+      const pending = tx?.nodeDelta.get(owner) ?? 0;
+      if (this.nodesOwnedBy(owner) + pending + missing.length > this.quotas.nodesMax) fail('ENOSPC');
+      for (const node of chain) this.checkSize(caller, node);
+      this.checkSize(caller, parent);
+    }
+    for (const node of chain) {
+      this.put(node.name, node, tx);
+      this.countOwner(node.perms[0]!.domid, 1, tx);
+    }
+    this.put(parent.name, parent, tx);
+    return chain[0]!;
+  }
+
+  rm(caller: Caller, path: string, tx?: Transaction): void {
+    const name = this.resolve(caller, path);
+    const node = this.get(name, tx);
+    if (node === undefined) {
+      // C: removing an absent node is fine when its parent exists (read without a check).
+      this.getChecked(caller, name, PERM_WRITE, tx);
+      if (this.get(parentPath(name), tx) !== undefined) return;
+      fail('ENOENT');
+    }
+    if ((this.access(caller, node.perms) & PERM_WRITE) === 0) fail('EACCES');
+    if (name === '/') fail('EINVAL');
+    this.removeTree(name, tx);
+  }
+
+  /** Delete `name` and everything below it, firing C's events: exact ones for descendants, deepest first, then the recursive one for `name`. */
+  removeTree(name: string, tx: Transaction | undefined): void {
+    const parentName = parentPath(name);
+    const parent = this.get(parentName, tx);
+    if (parent === undefined) fail('EINVAL');
+    this.deleteNode(name, false, tx);
+    const latest = this.get(parentName, tx)!;
+    this.put(parentName, withChildRemoved(latest, baseName(name)), tx);
+  }
+
+  private deleteNode(name: string, exact: boolean, tx: Transaction | undefined): void {
+    const node = this.get(name, tx);
+    if (node === undefined) return;
+    for (const child of node.children) {
+      this.deleteNode(childPath(name, child), true, tx);
+      this.generation++;
+    }
+    this.emit({ path: name, exact, perms: [node.perms] }, tx);
+    this.put(name, undefined, tx);
+    this.countOwner(node.perms[0]!.domid, -1, tx);
+  }
+
+  setPerms(caller: Caller, path: string, perms: readonly NodePerm[], tx?: Transaction): void {
+    if (!caller.privileged && perms.length > this.quotas.permsMax) fail('ENOSPC');
+    const name = this.resolve(caller, path);
+    const node = this.getChecked(caller, name, PERM_WRITE | PERM_OWNER, tx);
+    if (node === undefined) fail('ENOENT');
+    if (!caller.privileged && perms[0]!.domid !== node.perms[0]!.domid) fail('EPERM');
+    const updated = withPerms(node, perms.map((p) => ({ ...p })));
+    this.checkSize(caller, updated);
+    this.countOwner(node.perms[0]!.domid, -1, tx);
+    this.countOwner(perms[0]!.domid, 1, tx);
+    this.put(name, updated, tx);
+    this.emit({ path: name, exact: false, perms: [node.perms, updated.perms] }, tx);
+  }
+
+  /** Permissions of "@introduceDomain" / "@releaseDomain" (ENOENT for other "@" names). */
+  getSpecialPerms(name: string): readonly NodePerm[] {
+    if (!isSpecialPath(name)) fail('ENOENT');
+    return this.specialPerms.get(name) ?? DEFAULT_SPECIAL_PERMS;
+  }
+
+  /** SET_PERMS on a special path: the caller needs write and owner access. */
+  setSpecialPerms(caller: Caller, name: string, perms: readonly NodePerm[]): void {
+    const current = this.getSpecialPerms(name);
+    if ((this.access(caller, current) & (PERM_WRITE | PERM_OWNER)) !== (PERM_WRITE | PERM_OWNER)) fail('EACCES');
+    this.specialPerms.set(name, perms.map((p) => ({ ...p })));
+  }
+
+  // ---- domains --------------------------------------------------------------------------------
+
+  /**
+   * A domain went away (RELEASE or death): delete every subtree it owns, firing watches as an
+   * RM would, and mark its entries in other nodes' permission lists ignored so that a later
+   * domain with the same id inherits nothing (C's XS_PERM_IGNORE).
+   */
+  releaseDomain(domid: number): void {
+    if (domid === 0) return;
+    const owned: string[] = [];
+    this.walk('/', (node) => {
+      if (node.perms[0]!.domid === domid) {
+        owned.push(node.name);
+        return false;
+      }
+      return true;
+    });
+    for (const name of owned) if (name !== '/' && this.nodes.has(name)) this.removeTree(name, undefined);
+    for (const [path, node] of this.nodes) {
+      if (node.perms.some((p, i) => i > 0 && p.domid === domid && p.ignored !== true)) {
+        const kept = withPerms(node, node.perms.map((p, i) => (i > 0 && p.domid === domid ? { ...p, ignored: true } : p)));
+        kept.generation = node.generation;
+        this.nodes.set(path, kept);
+      }
+    }
+  }
+
+  /** Depth-first walk of the global tree; `visit` returns false to skip a node's children. */
+  private walk(name: string, visit: (node: XsNode) => boolean): void {
+    const node = this.nodes.get(name);
+    if (node === undefined || !visit(node)) return;
+    for (const child of node.children) this.walk(childPath(name, child), visit);
+  }
+
+  /** All nodes in depth-first order (for dumps and tests). */
+  dump(): XsNode[] {
+    const out: XsNode[] = [];
+    this.walk('/', (node) => {
+      out.push(node);
+      return true;
+    });
+    return out;
+  }
+}

@@ -1,0 +1,3 @@
+export * from './messages.js';
+export * from './parser.js';
+export * from './serializer.js';

@@ -1,0 +1,115 @@
+import {
+  XENSTORE_PAYLOAD_MAX, XS_HEADER_LEN_OFFSET, XS_HEADER_REQ_ID_OFFSET, XS_HEADER_SIZE,
+  XS_HEADER_TX_ID_OFFSET, XS_HEADER_TYPE_OFFSET, type XsPacket,
+} from './messages.js';
+
+/** What the parser has next: more bytes needed, one packet, or a framing error (fatal). */
+export type XsParseResult =
+  | { kind: 'need'; bytes: number }
+  | { kind: 'packet'; packet: XsPacket }
+  | { kind: 'error'; message: string };
+
+/**
+ * An incremental parser for struct xsd_sockmsg frames. Feed chunks with push(), then call
+ * next() until it answers 'need'. A header whose len exceeds XENSTORE_PAYLOAD_MAX is an error
+ * from which the stream cannot recover (C xenstored closes the connection); after an error
+ * next() keeps returning it.
+ *
+ * Chunks are kept as received; each packet's payload is one Buffer, a view into the chunk when
+ * the payload lies inside one chunk, else one copy that joins the pieces.
+ */
+export class XsFrameParser {
+  private chunks: Buffer[] = [];
+  /** Bytes of chunks[0] already consumed. */
+  private offset = 0;
+  private buffered = 0;
+  private failure: string | undefined;
+  private readonly payloadMax: number;
+
+  constructor(opts: { payloadMax?: number } = {}) {
+    this.payloadMax = opts.payloadMax ?? XENSTORE_PAYLOAD_MAX;
+  }
+
+  /** Bytes received but not yet returned as packets. */
+  get pending(): number {
+    return this.buffered;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    this.chunks.push(buf);
+    this.buffered += buf.length;
+  }
+
+  next(): XsParseResult {
+    if (this.failure !== undefined) return { kind: 'error', message: this.failure };
+    if (this.buffered < XS_HEADER_SIZE) return { kind: 'need', bytes: XS_HEADER_SIZE - this.buffered };
+    const header = this.peek(XS_HEADER_SIZE);
+    const len = header.readUInt32LE(XS_HEADER_LEN_OFFSET);
+    if (len > this.payloadMax) {
+      this.failure = `payload length ${len} exceeds ${this.payloadMax}`;
+      return { kind: 'error', message: this.failure };
+    }
+    if (this.buffered < XS_HEADER_SIZE + len) {
+      return { kind: 'need', bytes: XS_HEADER_SIZE + len - this.buffered };
+    }
+    const type = header.readUInt32LE(XS_HEADER_TYPE_OFFSET);
+    const reqId = header.readUInt32LE(XS_HEADER_REQ_ID_OFFSET);
+    const txId = header.readUInt32LE(XS_HEADER_TX_ID_OFFSET);
+    this.skip(XS_HEADER_SIZE);
+    const payload = this.take(len);
+    return { kind: 'packet', packet: { type, reqId, txId, payload } };
+  }
+
+  /** The next `n` buffered bytes without consuming them (a view when possible). */
+  private peek(n: number): Buffer {
+    const first = this.chunks[0]!;
+    if (first.length - this.offset >= n) return first.subarray(this.offset, this.offset + n);
+    return this.gather(n, false);
+  }
+
+  private take(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0);
+    const first = this.chunks[0]!;
+    if (first.length - this.offset >= n) {
+      const view = first.subarray(this.offset, this.offset + n);
+      this.skip(n);
+      return view;
+    }
+    return this.gather(n, true);
+  }
+
+  /** Copy `n` bytes spanning several chunks into one Buffer, consuming them if asked. */
+  private gather(n: number, consume: boolean): Buffer {
+    const out = Buffer.allocUnsafe(n);
+    let copied = 0;
+    let index = 0;
+    let offset = this.offset;
+    while (copied < n) {
+      const chunk = this.chunks[index]!;
+      const count = Math.min(n - copied, chunk.length - offset);
+      chunk.copy(out, copied, offset, offset + count);
+      copied += count;
+      index += 1;
+      offset = 0;
+    }
+    if (consume) this.skip(n);
+    return out;
+  }
+
+  private skip(n: number): void {
+    this.buffered -= n;
+    while (n > 0) {
+      const first = this.chunks[0]!;
+      const left = first.length - this.offset;
+      if (n < left) {
+        this.offset += n;
+        return;
+      }
+      n -= left;
+      this.chunks.shift();
+      this.offset = 0;
+    }
+  }
+}

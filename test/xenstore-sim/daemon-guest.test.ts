@@ -1,0 +1,66 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { openHypervisor } from '../../src/hypervisor/hypervisor.js';
+import { connectGuestRing } from '../../src/xenstore-sim/client/guest.js';
+import { XsType as T } from '../../src/xenstore-sim/wire/messages.js';
+import { RawClient, strings } from './helpers/raw-client.js';
+
+/*
+ * The daemon process with a run directory: dom0 introduces a guest over the socket, the guest
+ * talks through its ring page in emulated memory, and its death releases it.
+ */
+const SPLITBLK = fileURLToPath(new URL('../../../bin/splitblk.js', import.meta.url));
+const ADDON = fileURLToPath(new URL('../../../build/Release/splitblk.node', import.meta.url));
+
+test('a guest introduced over the socket is served over its ring; its death releases it', async (t) => {
+  if (!existsSync(ADDON)) {
+    if (process.env.CI === 'true') t.fail('the native addon is not built');
+    else t.log('skipped: the native addon is not built (npx node-gyp rebuild)');
+    t.pass();
+    return;
+  }
+  const rundir = await mkdtemp('/dev/shm/xsdg-');
+  mkdirSync(`${rundir}/xenstored`);
+  const socket = `${rundir}/xenstored/socket`;
+  const hypervisor = openHypervisor(rundir);
+  const daemon = spawn(process.execPath, [SPLITBLK, 'xenstored', '--socket', socket], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise((r) => daemon.once('exit', r));
+  try {
+    for (let i = 0; i < 500 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 10));
+    const dom0 = await RawClient.unix(socket);
+    const info = hypervisor.createDomain({ memoryMiB: 1 });
+    const start = hypervisor.startInfo(info.domid)!;
+    const home = `/local/domain/${info.domid}`;
+    await dom0.request(T.Mkdir, strings(home));
+    await dom0.request(T.SetPerms, strings(home, `n${info.domid}`));
+    await dom0.request(T.Watch, strings('@releaseDomain', 'rel'));
+    const intro = await dom0.request(T.Introduce, strings(String(info.domid), String(start.storeGfn), String(start.storePort)));
+    t.is(intro.reply?.payload.toString('latin1'), 'OK\0');
+
+    const guest = await connectGuestRing({ hypervisor, domid: info.domid });
+    await guest.write('device/state', '1');
+    t.is(await guest.readString(`${home}/device/state`), '1');
+    t.is(await guest.read('/tool').then(() => 'read', (e: { errno: string }) => e.errno), 'EACCES');
+    await guest.close();
+    t.is((await dom0.request(T.Read, strings(`${home}/device/state`))).reply?.payload.toString('latin1'), '1');
+
+    // The registration event came with the WATCH; the next is the release.
+    hypervisor.destroyDomain(info.domid);
+    let released = false;
+    for (let i = 0; i < 300 && !released; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      released = (await dom0.sync()).some((e) => e.payload.toString('latin1') === '@releaseDomain\0rel\0');
+    }
+    t.true(released);
+    t.is((await dom0.request(T.Read, strings(home))).reply?.payload.toString('latin1'), 'ENOENT\0');
+    dom0.close();
+  } finally {
+    daemon.kill('SIGTERM');
+    await exited;
+    hypervisor.close();
+    await rm(rundir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,153 @@
+import test from 'ava';
+import { existsSync, rmSync } from 'node:fs';
+import { XenstoreServer, listenUnix, memoryStreamPair, type ByteStream, type GuestConnector, type UnixListener } from '../../src/xenstore-sim/server/index.js';
+import { XsType as T } from '../../src/xenstore-sim/wire/messages.js';
+import { oracleAvailable, shortTempDir, startOracle, type Daemon } from './helpers/daemons.js';
+import { transcript, type Step } from './helpers/differ.js';
+import { RawClient } from './helpers/raw-client.js';
+import { ringFileClient } from './helpers/ring-file-client.js';
+import { C_XENSTORED, haveTools, onPath, ORACLE_SCRIPT } from './helpers/tools.js';
+
+/*
+ * Differential tests as an unprivileged guest. The real C xenstored serves the guest over
+ * the oracle's fake ring page; our server serves it over the stream its GuestConnector hands
+ * out at INTRODUCE (here an in-memory pair: the ring transport itself is tested with the ring
+ * code). dom0 talks over unix sockets to both.
+ */
+
+class MemoryGuests implements GuestConnector {
+  readonly clients = new Map<number, ByteStream>();
+  connect(domid: number): ByteStream {
+    const [client, served] = memoryStreamPair();
+    this.clients.set(domid, client);
+    return served;
+  }
+}
+
+function streamClient(stream: ByteStream): RawClient {
+  const client = new RawClient((buf) => stream.write(buf), () => stream.close());
+  stream.onData((chunk) => client.receive(chunk));
+  stream.onClose(() => client.markClosed());
+  return client;
+}
+
+let oracle: Daemon | undefined;
+let dir: string | undefined;
+let listener: UnixListener | undefined;
+const guests = new MemoryGuests();
+
+test.before(async () => {
+  if (!oracleAvailable() || !existsSync(onPath('gcc'))) return;
+  dir = shortTempDir('xsg.');
+  const server = new XenstoreServer({ guests });
+  listener = await listenUnix(server, `${dir}/socket`);
+  oracle = await startOracle();
+});
+
+test.after.always(async () => {
+  await listener?.close();
+  await oracle?.stop();
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+});
+
+const s = (c: string, op: number, ...args: string[]): Step => ({ c, op, args });
+const w = (c: string, path: string, value: string, tx?: string): Step => ({ c, op: T.Write, raw: Buffer.from(`${path}\0${value}`, 'latin1'), ...(tx === undefined ? {} : { tx }) });
+
+const steps: Step[] = [
+  s('b', T.Watch, '@introduceDomain', 'I'),
+  s('b', T.Watch, '@releaseDomain', 'R'),
+  s('b', T.Watch, '/local/domain/7', 'HOME'),
+  s('a', T.Mkdir, '/local/domain/7'),
+  s('a', T.SetPerms, '/local/domain/7', 'n7'),
+  w('a', '/shared/x', 'v'),
+  s('a', T.SetPerms, '/shared', 'n0', 'r7'),
+  s('a', T.SetPerms, '/shared/x', 'n0', 'r7'),
+  w('a', '/secret/s', 'v'),
+  s('a', T.Introduce, '7', '0', '1007'),
+  s('g', T.GetDomainPath, '7'),
+  s('g', T.IsDomainIntroduced, '7'),
+  s('g', T.Read, 'nothing'),
+  w('g', 'data/x', 'v'),
+  s('g', T.Read, '/local/domain/7/data/x'),
+  s('g', T.GetPerms, 'data/x'),
+  s('g', T.GetPerms, '/local/domain/7'),
+  s('g', T.Directory, '/'),
+  s('g', T.Read, '/tool'),
+  s('g', T.Read, '/nonexistent'),
+  s('g', T.Read, '/secret/s'),
+  s('g', T.Read, '/secret/nope'),
+  w('g', '/foo', 'v'),
+  s('g', T.Mkdir, '/local/domain/8'),
+  s('g', T.Read, '/shared/x'),
+  s('g', T.Read, '/shared/nope'),
+  w('g', '/shared/x', 'mine'),
+  s('g', T.Rm, '/shared/x'),
+  s('g', T.Rm, '/shared/nope'),
+  s('g', T.SetPerms, 'data/x', 'n0'),
+  s('g', T.SetPerms, 'data/x', 'n7', 'r8'),
+  s('g', T.SetPerms, '/shared', 'n7'),
+  s('g', T.Watch, '/shared', 'SH'),
+  s('g', T.Watch, '/secret', 'SE'),
+  s('g', T.Watch, 'data', 'REL'),
+  s('g', T.Watch, '@releaseDomain', 'GR'),
+  s('g', T.Watch, '/shared/x/deeper', 'DEEP'),
+  w('a', '/shared/hidden', 'v'),
+  s('a', T.SetPerms, '/shared/hidden', 'n0'),
+  w('a', '/shared/hidden', 'v2'),
+  s('a', T.SetPerms, '/shared/hidden', 'n0', 'r7'),
+  s('a', T.SetPerms, '/shared/x', 'n0'),
+  w('a', '/shared/x/deeper', 'v'),
+  s('a', T.Rm, '/shared/x'),
+  w('a', '/shared/y', 'v'),
+  w('a', '/secret/t', 'v'),
+  w('a', '/local/domain/7/data/z', 'v'),
+  s('g', T.Rm, 'data/z'),
+  s('g', T.Control, 'print', 'x'),
+  s('g', T.Introduce, '8', '0', '1008'),
+  s('g', T.Release, '7'),
+  { c: 'g', op: T.TransactionStart, args: [''], as: 'X' },
+  w('g', 'tx/a', '1', 'X'),
+  { c: 'g', op: T.Read, args: ['tx/a'], tx: 'X' },
+  s('g', T.Read, 'tx/a'),
+  { c: 'g', op: T.TransactionEnd, args: ['T'], tx: 'X' },
+  s('g', T.Read, 'tx/a'),
+  s('g', T.ResetWatches),
+  w('a', '/shared/y', 'again'),
+  { c: 'a', op: T.Release, args: ['7'], ends: 'g' },
+  s('a', T.Read, '/local/domain/7'),
+  s('a', T.GetPerms, '/shared'),
+  s('a', T.IsDomainIntroduced, '7'),
+];
+
+test.serial('a guest sees the same from our daemon as from C xenstored', async (t) => {
+  if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
+  const ours = await transcript(listener!.path, steps, { g: async () => streamClient(guests.clients.get(7)!) });
+  const theirs = await transcript(oracle!.socket, steps, { g: async () => ringFileClient(`${oracle!.dir}/fx`, 7) });
+  t.deepEqual(ours, theirs);
+});
+
+/** Guest quotas at C's defaults: watches, transactions, permissions, node and child-list sizes. */
+const quotaSteps: Step[] = [
+  s('a', T.Mkdir, '/local/domain/9'),
+  s('a', T.SetPerms, '/local/domain/9', 'n9'),
+  s('a', T.Introduce, '9', '0', '1009'),
+  ...Array.from({ length: 131 }, (_, i): Step => ({ ...s('q', T.Watch, `w${i}`, 't'), quiet: true })),
+  ...Array.from({ length: 13 }, (): Step => ({ ...s('q', T.TransactionStart, ''), quiet: true })),
+  s('q', T.SetPerms, 'p', 'n9', 'r1', 'r2', 'r3', 'r4', 'r5'),
+  s('q', T.Mkdir, 'p'),
+  s('q', T.SetPerms, 'p', 'n9', 'r1', 'r2', 'r3', 'r4', 'r5'),
+  s('q', T.SetPerms, 'p', 'n9', 'r1', 'r2', 'r3', 'r4'),
+  w('q', 'big', 'x'.repeat(2015)),
+  w('q', 'big2', 'x'.repeat(2016)),
+  // The home directory's child list outgrows the node size long before 1000 nodes.
+  ...Array.from({ length: 440 }, (_, i): Step => ({ ...w('q', `n${i}`, 'v'), quiet: true })),
+  w('q', 'last', 'v'),
+];
+
+test.serial('guest quotas match C xenstored', async (t) => {
+  if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
+  const ours = await transcript(listener!.path, quotaSteps, { q: async () => streamClient(guests.clients.get(9)!) });
+  const theirs = await transcript(oracle!.socket, quotaSteps, { q: async () => ringFileClient(`${oracle!.dir}/fx`, 9) });
+  t.deepEqual(ours, theirs);
+  t.true(ours.some((l) => l.includes('E2BIG')) && ours.some((l) => l.includes('ENOSPC')));
+});
