@@ -30,23 +30,24 @@ export interface BackendHost {
 }
 
 export async function startBackend(o: BackendOptions): Promise<BackendHost> {
+  // xenstored first: when it is not there, fail before creating anything under the rundir.
+  const xs: XsClient = await openXenstore({ socketPath: o.xenstoredSocket });
   const hv = openHypervisor(o.rundir);
   const grants = hv.openGrantMapper(0);
   const evtchn = hv.openEventChannels(0);
   const depthMax = o.aioDepthMax ?? 512;
   const aio = native.aio.create({ depthMax, iovecsMax: depthMax * 64 });
   const tapdisk = new Tapdisk({ aio, registryDir: registryDir(o.rundir) });
-  let xs: XsClient | undefined;
   try {
     mkdirSync(dirname(o.controlSocket), { recursive: true });
     await tapdisk.listen(o.controlSocket);
-    xs = await openXenstore({ socketPath: o.xenstoredSocket });
   } catch (error) {
     await tapdisk.close();
     await aio.close();
     evtchn.closeAll();
     grants.close();
     hv.close();
+    await xs.close();
     throw error;
   }
   const disks: DiskHost = {

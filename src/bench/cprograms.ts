@@ -59,9 +59,9 @@ export interface ProgramResult {
 }
 
 /** Run a program to completion (killed after `timeoutMs`) and collect its output. */
-export function runProgram(cmd: string, args: string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<ProgramResult> {
+export function runProgram(cmd: string, args: string[], timeoutMs: number, env: NodeJS.ProcessEnv): Promise<ProgramResult> {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

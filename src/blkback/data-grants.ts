@@ -91,7 +91,11 @@ export class DataGrants {
       this.release(p);
       return false;
     }
-    const region = this.regions.registerRegion(mapping.buffer);
+    const region = this.register(mapping);
+    if (region < 0) {
+      this.release(p);
+      return false;
+    }
     p.transient = mapping;
     p.transientRegion = region;
     for (let j = 0; j < transientCount; j++) {
@@ -137,10 +141,22 @@ export class DataGrants {
     } catch {
       return -1; // Perhaps granted read-only: the per-request mapping checks it for this op.
     }
-    const entry: Persistent = { mapping, region: this.regions.registerRegion(mapping.buffer) };
+    const region = this.register(mapping);
+    if (region < 0) return -1;
+    const entry: Persistent = { mapping, region };
     const slot = cache.insert(gref, entry);
     if (slot < 0) this.unmapPersistent(entry);
     return slot;
+  }
+
+  /** Register a mapping for tapdisk's I/O; on failure (the process's region table is full) unmap it, -1. */
+  private register(mapping: ForeignMapping): number {
+    try {
+      return this.regions.registerRegion(mapping.buffer);
+    } catch {
+      mapping.unmap();
+      return -1;
+    }
   }
 
   private unmapPersistent(p: Persistent): void {

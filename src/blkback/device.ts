@@ -33,6 +33,8 @@ export interface BlkbackDisk {
   readonly accepting: boolean;
   queue(req: TdRequest): void;
   onResume(cb: () => void): () => void;
+  /** Report our ring counters with the VBD's own (tapdisk's control plane, `tap stats`). */
+  attachStats?(source: (() => { total: RingStats; rings: RingStats[] }) | null): void;
 }
 
 /** Opens and closes VBDs and registers memory for their I/O (tapdisk's Tapdisk, adapted). */
@@ -202,6 +204,7 @@ export class VbdDevice {
       return this.apply(BackendEvent.Fatal, { message: `opening ${cfg.value.spec}: ${(error as Error).message}` });
     }
     this.caps = this.capsOf(cfg.value, this.disk.info);
+    this.disk.attachStats?.(() => snapshotVbd(this.counters));
     await this.publishInitWait();
     await this.apply(BackendEvent.Probed, {});
     if (!this.removed) await this.watchFrontend(cfg.value.frontendPath);
@@ -431,6 +434,7 @@ export class VbdDevice {
     if (this.disk !== undefined) {
       const disk = this.disk;
       this.disk = undefined;
+      disk.attachStats?.(null);
       await this.deps.disks.close(disk).catch((error: unknown) => this.deps.log(`vbd ${this.domid}/${this.devid}: close: ${(error as Error).message}`));
     }
     this.onRemoved(this);

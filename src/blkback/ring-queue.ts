@@ -108,7 +108,7 @@ export class RingQueue {
   private drainWaiters: (() => void)[] = [];
   private disconnecting: Promise<void> | null = null;
 
-  private readonly processBound = () => this.process();
+  private readonly processBound = () => this.guarded();
   private readonly pushBound = () => this.push();
   private readonly doneBound = (req: TdRequest, status: TdStatus) => this.completed(req.tag, status);
 
@@ -156,7 +156,7 @@ export class RingQueue {
     const rq = new RingQueue(o, mapping, port, start);
     o.evtchn.onEvent(port, () => rq.onEvent());
     o.evtchn.unmask(port);
-    rq.process();
+    rq.guarded();
     return rq;
   }
 
@@ -209,7 +209,22 @@ export class RingQueue {
     } else {
       this.spuriousRun = 0;
     }
-    if (!this.scheduled) this.process();
+    if (!this.scheduled) this.guarded();
+  }
+
+  /**
+   * process(), with our own bugs contained: an exception halts this ring and fails its device
+   * rather than taking down the process and every other VBD with it.
+   */
+  private guarded(): void {
+    try {
+      this.process();
+    } catch (error) {
+      this.scheduled = false;
+      if (this.halted) return;
+      this.halted = true;
+      this.o.onFatal(`internal error, ring halted: ${(error as Error).message}`);
+    }
   }
 
   private schedule(): void {
@@ -479,8 +494,12 @@ export class RingQueue {
     if (!this.pushScheduled) return;
     this.pushScheduled = false;
     if (this.ring.pushResponsesAndCheckNotify()) {
-      this.o.evtchn.notify(this.port);
       this.o.counters.notifyOut++;
+      try {
+        this.o.evtchn.notify(this.port);
+      } catch {
+        // The frontend's domain is gone; its responses have nowhere to go.
+      }
     }
   }
 }

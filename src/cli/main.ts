@@ -34,15 +34,17 @@ export async function main(argv: string[], ctx: CommandContext = defaultContext(
   let name = first;
   if (isGroup(entry)) {
     const [sub, ...subRest] = rest;
-    const subLoader = sub === undefined ? undefined : entry.verbs[sub];
+    // A group with a default verb runs it when no sub-verb is given (`splitblk bench --quick`).
+    const useDefault = entry.default !== undefined && (sub === undefined || sub.startsWith('-'));
+    const subLoader = useDefault ? entry.default : sub === undefined ? undefined : entry.verbs[sub];
     if (subLoader === undefined) {
       const what = sub === undefined ? 'missing sub-verb' : `unknown sub-verb '${sub}'`;
       ctx.stderr.write(`splitblk ${first}: ${what}; one of: ${Object.keys(entry.verbs).join(', ')}\n`);
       return EXIT_USAGE;
     }
     loader = subLoader;
-    args = subRest;
-    name = `${first} ${sub}`;
+    args = useDefault ? rest : subRest;
+    name = useDefault ? first : `${first} ${sub}`;
   } else {
     loader = entry;
   }

@@ -44,6 +44,10 @@ export const STORE_PORT = 1;
 /** 1 GiB of guest memory at most, so that a typo cannot fill /dev/shm. */
 export const memoryMiBMax = 1024;
 
+/** Names stay simple so that a C reader of start-info needs no JSON string unescaping. */
+export const nameBytesMax = 63;
+const validName = (name: string): boolean => name.length > 0 && name.length <= nameBytesMax && /^[\x20-\x7e]+$/.test(name) && !/["\\]/.test(name);
+
 const invalid = (message: string, domid?: DomId): SplitblkError =>
   new SplitblkError(HypervisorError.Invalid, message, domid === undefined ? {} : { domid });
 
@@ -101,6 +105,9 @@ export class DomainRegistry {
     const memoryPages = Math.floor(opts.memoryMiB * (1024 * 1024 / PAGE_SIZE));
     if (!(memoryPages > RESERVED_PAGES) || opts.memoryMiB > memoryMiBMax) {
       throw invalid(`memory must be more than ${RESERVED_PAGES} pages and at most ${memoryMiBMax} MiB`);
+    }
+    if (opts.name !== undefined && !validName(opts.name)) {
+      throw invalid(`domain name must be 1..${nameBytesMax} printable characters without quotes or backslashes`);
     }
     if (opts.name !== undefined && this.list().some((d) => d.name === opts.name)) {
       throw new SplitblkError(HypervisorError.DomainExists, `a domain named ${opts.name} exists`, { name: opts.name });

@@ -103,9 +103,11 @@ export class Vbd implements Dispatchable {
   private pausing: Promise<void> | null = null;
   private unpausing = false;
   private ringStats: (() => RingCounterReport) | null = null;
-  /** The timeout sweep; referenced (keeps the process alive) only while requests are in flight,
-   *  so a driver that never answers still gets its requests failed. */
+  /** The timeout sweep; referenced (keeps the process alive) while requests are in flight, so a
+   *  driver that never answers still gets its requests failed, and unreferenced by the first
+   *  sweep that finds the VBD idle. */
   private readonly sweeper: Ticker;
+  private sweeperRefd = false;
 
   constructor(cfg: VbdConfig) {
     this.cfg = cfg;
@@ -130,7 +132,8 @@ export class Vbd implements Dispatchable {
     this.batch = new Array<TdRequest>(windowMax);
     this.batchStartMs = new Float64Array(windowMax);
     this.plan = new MergePlan(windowMax);
-    const sweepMs = Math.max(5, Math.floor(cfg.limits.timeoutMs / 4));
+    // At most a second, so an idle VBD stops holding the process alive soon after its last I/O.
+    const sweepMs = Math.min(1000, Math.max(5, Math.floor(cfg.limits.timeoutMs / 4)));
     this.sweeper = cfg.clock.every(sweepMs, () => this.sweep());
   }
 
@@ -208,7 +211,10 @@ export class Vbd implements Dispatchable {
     // Counted before any is handed over: a driver that completes at once must not make the
     // VBD look drained while the rest of the batch is still to go.
     if (batched > 0) {
-      if (this.busyRequests === 0) this.sweeper.ref();
+      if (!this.sweeperRefd) {
+        this.sweeper.ref();
+        this.sweeperRefd = true;
+      }
       this.busyRequests += batched;
       this.submitBatch(batched);
     }
@@ -310,7 +316,6 @@ export class Vbd implements Dispatchable {
     const count = slot.count;
     slot.count = 0;
     this.busyRequests -= count;
-    if (this.busyRequests === 0) this.sweeper.unref();
     for (let k = 0; k < count; k++) {
       const m = slot.members[k]!;
       slot.members[k] = null;
@@ -331,6 +336,11 @@ export class Vbd implements Dispatchable {
 
   /** Time out operations the driver has held too long: their requests complete with EIO. */
   private sweep(): void {
+    // Timer ref/unref is not free, so the data path only refs; the sweep unrefs when idle.
+    if (this.busyRequests === 0 && this.sweeperRefd) {
+      this.sweeper.unref();
+      this.sweeperRefd = false;
+    }
     const now = this.cfg.clock.now();
     for (const slot of this.slots) {
       if (slot.state !== SlotState.Busy || now - slot.startMs < this.limits.timeoutMs) continue;

@@ -13,11 +13,25 @@ export function readPid(path: string): number | undefined {
   }
 }
 
+/**
+ * Whether the process runs. A zombie does not: `up --detach` leaves `up` to be reaped by init,
+ * which may take a while, and `down` must not wait for that.
+ */
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return !isZombie(pid);
+}
+
+/** /proc/PID/stat is "pid (comm) state ..."; comm may hold spaces and parentheses, so split at the last ')'. */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
   }
 }

@@ -6,12 +6,19 @@ import type { Writable } from 'node:stream';
  * Runs a fixed set of long-lived children (xenstored, the backend) and restarts one that dies
  * unexpectedly, a bounded number of times. Stop order is the reverse of start order, so the
  * backend closes its devices while xenstored is still there to hear it.
+ *
+ * A service may name the services it `requires`. When one of those restarts, the dependent is
+ * restarted after it: its connection is gone, and so is everything it learned through it (a
+ * restarted xenstored starts with an empty store, so the backend's watches and devices are
+ * stale). Such a follow-on restart does not count against the dependent's own bound.
  */
 export interface ServiceSpec {
   name: string;
   argv: string[];
   /** Resolves true once the service accepts requests. */
   ready: () => Promise<boolean>;
+  /** Names of services started before this one that it cannot outlive. */
+  requires?: string[];
 }
 
 export interface SupervisorOptions {
@@ -26,10 +33,14 @@ interface Running {
   spec: ServiceSpec;
   child: ChildProcess;
   restarts: number;
+  /** Set while the supervisor itself stops this child to restart it. */
+  cycling: boolean;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const READY_POLL_MS = 20;
+/** A pause before each restart, growing with the count, so a crash loop does not spin. */
+const RESTART_DELAY_MS_PER_RESTART = 100;
 
 export class Supervisor {
   private readonly running: Running[] = [];
@@ -42,7 +53,7 @@ export class Supervisor {
   /** Start the services in order, each ready before the next starts. */
   async start(specs: ServiceSpec[]): Promise<void> {
     for (const spec of specs) {
-      const entry: Running = { spec, child: this.spawn(spec), restarts: 0 };
+      const entry: Running = { spec, child: this.spawn(spec), restarts: 0, cycling: false };
       this.running.push(entry);
       this.watch(entry);
       await this.waitReady(entry);
@@ -64,17 +75,44 @@ export class Supervisor {
 
   private watch(entry: Running): void {
     entry.child.once('exit', (code, signal) => {
-      if (this.stopping) return;
+      if (this.stopping || entry.cycling) return;
       this.opts.log.write(`[supervisor] ${entry.spec.name} exited (${signal ?? code})\n`);
       if (entry.restarts >= this.opts.restartsMax) {
         this.onGiveUp?.(entry.spec.name);
         return;
       }
       entry.restarts++;
+      this.restart(entry).catch((error) => this.opts.log.write(`[supervisor] ${(error as Error).message}\n`));
+    });
+  }
+
+  /** Start a dead service again, then cycle the services that require it. */
+  private async restart(entry: Running): Promise<void> {
+    await sleep(RESTART_DELAY_MS_PER_RESTART * entry.restarts);
+    if (this.stopping) return;
+    entry.child = this.spawn(entry.spec);
+    this.watch(entry);
+    await this.waitReady(entry);
+    this.opts.log.write(`[supervisor] ${entry.spec.name} restarted (${entry.restarts} of ${this.opts.restartsMax})\n`);
+    for (const dependent of this.running.filter((r) => r.spec.requires?.includes(entry.spec.name))) {
+      if (this.stopping) return;
+      await this.cycle(dependent);
+    }
+  }
+
+  /** Stop a running service and start it again (not counted as a failure). */
+  private async cycle(entry: Running): Promise<void> {
+    entry.cycling = true;
+    try {
+      await this.terminate(entry.child);
+      if (this.stopping) return;
       entry.child = this.spawn(entry.spec);
       this.watch(entry);
-      this.waitReady(entry).catch((error) => this.opts.log.write(`[supervisor] ${(error as Error).message}\n`));
-    });
+    } finally {
+      entry.cycling = false;
+    }
+    await this.waitReady(entry);
+    this.opts.log.write(`[supervisor] ${entry.spec.name} restarted after ${entry.spec.requires?.join(', ')}\n`);
   }
 
   private async waitReady(entry: Running): Promise<void> {
@@ -89,17 +127,19 @@ export class Supervisor {
     throw new Error(`${entry.spec.name} was not ready within ${this.opts.readyTimeoutMs} ms`);
   }
 
-  /** SIGTERM each service in reverse order; SIGKILL one that does not exit in time. */
+  /** SIGTERM a child; SIGKILL it if it does not exit in time. */
+  private async terminate(child: ChildProcess): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), this.opts.stopTimeoutMs);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** Stop each service in reverse order. */
   async stop(): Promise<void> {
     this.stopping = true;
-    for (const entry of [...this.running].reverse()) {
-      const { child } = entry;
-      if (child.exitCode !== null || child.signalCode !== null) continue;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), this.opts.stopTimeoutMs);
-      await exited;
-      clearTimeout(timer);
-    }
+    for (const entry of [...this.running].reverse()) await this.terminate(entry.child);
   }
 }

@@ -3,6 +3,7 @@ import { closeSync, openSync, ftruncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { XenbusState } from '../../src/xenstore-sim/xenbus/index.js';
 import { Harness } from './harness.js';
+import { TapdiskClient } from '../../src/tapdisk/index.js';
 
 function sparseImage(dir: string, name: string, bytes: number): string {
   const path = join(dir, name);
@@ -50,6 +51,13 @@ test('order-4 ring, 4 queues, indirect descriptors and persistent grants: verifi
     t.is(r.result['errors'], 0);
     t.is(r.result['mismatches'], 0);
     t.true((r.result['indirect'] as number) > 0);
+    // The ring counters reach the tapdisk control plane (`splitblk tap stats`).
+    const tap = await TapdiskClient.connect(join(h.rundir, 'tapdisk', 'control.sock'));
+    const reports = await tap.stats();
+    tap.end();
+    t.is(reports.length, 1);
+    t.is(reports[0]!.rings?.rings.length, 4);
+    t.true((reports[0]!.rings?.total['rd-req'] as number) > 0);
     t.is(await h.detach(2, 51712), XenbusState.Closed);
     const stats = finalStats(h.backend.stderr, '2/51712');
     t.log(JSON.stringify(stats));

@@ -52,6 +52,10 @@ test(`hostile frontend: ${requests} seeded random requests, answers as Linux blk
     }
     t.is(ok.result['errors'], 0, 'the other VBD keeps working');
     t.is(ok.result['mismatches'], 0);
+    // And after the storm, the backend still serves: reconnect the good VBD and verify again.
+    const after = await h.result(h.frontend({ domid: 5, devid: 51712, scenario: 'verify', reconnect: true, order: 4, queues: 4, persistent: true, qd: 4, requests: 400, segmentsMax: 64, seed: seed + 2 }));
+    t.is(after.result['errors'], 0, 'the backend still serves after the hostile run');
+    t.is(after.result['mismatches'], 0);
     for (const domid of [3, 4, 5]) t.is(await h.detach(domid, 51712), XenbusState.Closed);
   } finally {
     t.is(await h.close(), 0, 'the backend survived and exits cleanly');

@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { repoRoot } from '../ring/cc.js';
+import { repoRoot } from '../helpers/repo.js';
 import { needNative, setupEnv } from './env.js';
 
 const DEVID = 51712;

@@ -12,7 +12,8 @@ import type { XsClient } from '../../src/xenstore-sim/client/api.js';
 import { createGuestConnector } from '../../src/xenstore-sim/ring/connector.js';
 import { XenstoreServer } from '../../src/xenstore-sim/server/index.js';
 import { openGuest, type GuestHandles } from '../../src/blkfront/guest.js';
-import { repoRoot } from '../ring/cc.js';
+import { available } from '../helpers/ci.js';
+import { repoRoot } from '../helpers/repo.js';
 import { createVbdNodes, RamBackend, type RamBackendOptions } from './ram-backend.js';
 
 export interface Env {
@@ -30,13 +31,7 @@ export function nativeBuilt(): boolean {
 
 /** Whether the addon is built; fails under CI, else logs and passes. */
 export function needNative(t: ExecutionContext): boolean {
-  if (nativeBuilt()) return true;
-  if (process.env['CI'] === 'true') t.fail('the native addon is not built: required under CI');
-  else {
-    t.log('skipped: the native addon is not built (npx node-gyp rebuild)');
-    t.pass();
-  }
-  return false;
+  return available(t, nativeBuilt() ? undefined : 'the native addon is not built (npx node-gyp rebuild)');
 }
 
 export async function setupEnv(t: ExecutionContext, memoryMiB = 64): Promise<Env> {

@@ -19,7 +19,7 @@ import { listenUnix } from '../../src/xenstore-sim/server/unix-listener.js';
 import { createDomain } from '../../src/toolstack/domain.js';
 import { attachDisk } from '../../src/toolstack/vbd.js';
 import { parseDiskSpec } from '../../src/toolstack/diskspec.js';
-import { repoRoot } from '../ring/cc.js';
+import { repoRoot } from '../helpers/repo.js';
 import { needNative } from './env.js';
 
 const BIN = () => `${repoRoot()}/bin/splitblk.js`;

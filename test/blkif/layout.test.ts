@@ -19,7 +19,9 @@ import { BLKIF_X86_32, BLKIF_X86_64, blkifLayouts, type BlkifCodec } from '../..
 import { BlkifRequest, BlkifResponse } from '../../src/blkback/protocol/request.js';
 import { BLKIF_STRUCTS } from '../../src/blkback/protocol/structs.js';
 import { ringSlotsForOrder } from '../../src/ring/sring.js';
-import { gcc, haveToolchain, tempDir } from '../ring/cc.js';
+import { available } from '../helpers/ci.js';
+import { gcc, gccMissing } from '../helpers/gcc.js';
+import { tempDir } from '../helpers/temp.js';
 
 const PRELUDE = '#include <stdint.h>\n#include <stddef.h>\n#include <xen/io/blkif.h>\n';
 const abiFlags = (abi: Abi) => (abi.name === 'x86_32' ? ['-m32', '-ffreestanding'] : ['-m64']);
@@ -62,7 +64,7 @@ function cBytes(t: ExecutionContext, abi: Abi, defs: Record<string, string>): Re
 
 for (const abi of [ABI_X86_64, ABI_X86_32]) {
   test(`${abi.name}: sizeof and every offsetof/field size match <xen/io/blkif.h>`, (t) => {
-    if (!haveToolchain(t)) return;
+    if (!available(t, gccMissing(['/usr/include/xen/io/blkif.h']))) return;
     const exprs: string[] = [];
     const expected: number[] = [];
     const labels: string[] = [];
@@ -121,7 +123,7 @@ function slotFrom(codec: BlkifCodec, bytes: Buffer) {
 
 for (const codec of [BLKIF_X86_64, BLKIF_X86_32]) {
   test(`${codec.abi}: golden bytes from gcc decode, and re-encode byte for byte`, (t) => {
-    if (!haveToolchain(t)) return;
+    if (!available(t, gccMissing(['/usr/include/xen/io/blkif.h']))) return;
     const abi = codec === BLKIF_X86_64 ? ABI_X86_64 : ABI_X86_32;
     const golden = cBytes(t, abi, GOLDEN);
     const req = new BlkifRequest(4096);

@@ -51,6 +51,9 @@ test('dom0 exists implicitly and domains are created, listed and described', (t)
   t.is(t.throws(() => hv.createDomain({ domid: 1, memoryMiB: 1 }), { instanceOf: SplitblkError })?.code, 'SPLITBLK_ERR_DOMAIN_EXISTS');
   t.is(t.throws(() => hv.createDomain({ name: 'vm1', memoryMiB: 1 }), { instanceOf: SplitblkError })?.code, 'SPLITBLK_ERR_DOMAIN_EXISTS');
   t.is(t.throws(() => hv.createDomain({ memoryMiB: 0 }), { instanceOf: SplitblkError })?.code, 'SPLITBLK_ERR_INVALID');
+  for (const name of ['', 'a"b', 'back\\slash', 'x'.repeat(64), 'tab\there']) {
+    t.is(t.throws(() => hv.createDomain({ name, memoryMiB: 1 }), { instanceOf: SplitblkError })?.code, 'SPLITBLK_ERR_INVALID', name);
+  }
   t.is(hv.createDomain({ domid: 9, memoryMiB: 1 }).domid, 9);
 });
 

@@ -1,10 +1,12 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import test, { type ExecutionContext } from 'ava';
 
 import { native } from '../../src/native/index.js';
+import { available } from '../helpers/ci.js';
+import { gcc, gccMissing } from '../helpers/gcc.js';
 import { tempDir } from './helpers.js';
 
 /** The C source sits in the source tree (tsc does not copy it to build/). */
@@ -12,17 +14,9 @@ const cSource = fileURLToPath(new URL('../../../test/native/fixtures/c-doorbell.
 
 /** Compiles the C peer, or says why it cannot (a failure under CI, a skip elsewhere). */
 function compilePeer(t: ExecutionContext, dir: string): string | null {
-  const gcc = spawnSync('gcc', ['--version']);
-  if (gcc.error !== undefined) {
-    if (process.env.CI === 'true') t.fail('gcc is required under CI');
-    else {
-      t.log('gcc not found: skipping the C interop test');
-      t.pass();
-    }
-    return null;
-  }
+  if (!available(t, gccMissing())) return null;
   const binary = path.join(dir, 'c-doorbell');
-  execFileSync('gcc', ['-O1', '-o', binary, cSource]);
+  gcc(['-O1', '-o', binary, cSource]);
   return binary;
 }
 

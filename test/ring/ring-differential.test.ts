@@ -5,12 +5,17 @@
  * hashes of the consumed slots and the hex of the whole ring, req_event and rsp_event included,
  * must be identical.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { gcc, haveToolchain, repoRoot, tempDir } from './cc.js';
+import { available } from '../helpers/ci.js';
+import { gcc, gccMissing } from '../helpers/gcc.js';
+import { repoRoot } from '../helpers/repo.js';
+import { tempDir } from '../helpers/temp.js';
 import { ringSlotsForOrder } from '../../src/ring/sring.js';
 import { BLKIF_X86_64, randomScript, runScript } from './script.js';
+
+const RING_H = '/usr/include/xen/io/ring.h';
 
 function runC(binary: string, script: string): string {
   const r = spawnSync(binary, [], { input: script, encoding: 'utf8', maxBuffer: 1 << 28 });
@@ -18,7 +23,7 @@ function runC(binary: string, script: string): string {
   return r.stdout;
 }
 
-function compile(t: Parameters<typeof haveToolchain>[0]): string {
+function compile(t: ExecutionContext): string {
   const dir = tempDir(t, 'splitblk-ring-');
   const binary = join(dir, 'ring_script');
   gcc(['-O2', '-std=gnu11', '-o', binary, join(repoRoot(), 'test/ring/ring_script.c')]);
@@ -26,7 +31,7 @@ function compile(t: Parameters<typeof haveToolchain>[0]): string {
 }
 
 /** Compare line by line so a mismatch names the first differing operation. */
-function sameOutput(t: Parameters<typeof haveToolchain>[0], ts: string, c: string, label: string): void {
+function sameOutput(t: ExecutionContext, ts: string, c: string, label: string): void {
   const a = ts.split('\n');
   const b = c.split('\n');
   for (let i = 0; i < Math.max(a.length, b.length); i++) {
@@ -81,7 +86,7 @@ dump
 `;
 
 test('a scripted sequence matches ring.h from 0, across 2^32, and at 0xFFFFFFF0', (t) => {
-  if (!haveToolchain(t)) return;
+  if (!available(t, gccMissing([RING_H]))) return;
   const binary = compile(t);
   for (const start of [0, 0xfffffff0, 0xffffffff, 0x7ffffff8]) {
     const script = scripted(start);
@@ -92,7 +97,7 @@ test('a scripted sequence matches ring.h from 0, across 2^32, and at 0xFFFFFFF0'
 });
 
 test('random sequences match ring.h for ring orders 0..4, near 2^32', (t) => {
-  if (!haveToolchain(t)) return;
+  if (!available(t, gccMissing([RING_H]))) return;
   const binary = compile(t);
   const seed = Number(process.env['SPLITBLK_RING_SEED'] ?? Date.now() % 1_000_000);
   t.log(`seed ${seed} (set SPLITBLK_RING_SEED to replay)`);

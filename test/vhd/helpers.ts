@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
+import { available } from '../helpers/ci.js';
 import { TdOp, TdStatus, type ImageDriver, type RegionTable, type TdRequest } from '../../src/tapdisk/api.js';
 
 export function tempDir(t: ExecutionContext): string {
@@ -89,14 +90,7 @@ export function pattern(bytes: number, seed: number): Uint8Array {
 export function haveTool(t: ExecutionContext, tool: string): boolean {
   const r = spawnSync(tool, ['--version'], { stdio: 'ignore' });
   if (r.error === undefined && r.status === 0) return true;
-  const reason = `${tool} is not installed (Debian package qemu-utils)`;
-  if (process.env['CI'] === 'true') {
-    t.fail(`${reason}: required under CI`);
-  } else {
-    t.log(`skipped: ${reason}`);
-    t.pass();
-  }
-  return false;
+  return available(t, `${tool} is not installed (Debian package qemu-utils)`);
 }
 
 /** Run a tool; returns status and output without throwing. */

@@ -85,7 +85,7 @@ test('snapshot, non-leaf coalesce and leaf coalesce under a verifying writer', a
   t.deepEqual(vbd.info.chain, [`vhd:${leaf}`, `vhd:${base}`]);
   t.log(`pauses: snapshot ${s.pauseMs.toFixed(1)} ms, non-leaf re-parent ${nonLeaf.pauseMs.toFixed(1)} ms, ` +
     `leaf coalesce ${leafResult.snapshotPauseMs!.toFixed(1)} + ${leafResult.pauseMs.toFixed(1)} ms`);
-  t.deepEqual(jobs.list().map((j) => [j.kind, j.status]), [['snapshot', 'completed'], ['coalesce', 'completed'], ['coalesce', 'completed']]);
+  t.deepEqual(jobs.list().map((j) => [j.kind, j.status]), [['snapshot', 'done'], ['coalesce', 'done'], ['coalesce', 'done']]);
   t.true(leafJob.report().total > 0);
 
   // Let the writer run on the final chain for a little, then stop it.

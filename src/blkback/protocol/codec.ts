@@ -125,32 +125,31 @@ export class BlkifCodec implements RingLayout {
   }
 
   /**
-   * Copy the request at `offset` out of shared memory (each byte read exactly once), then decode
-   * the copy into `out`. Nothing is validated here: the caller validates `out`.
+   * Copy the request at `offset` out of shared memory into `out`: every field is read from the
+   * slot exactly once (the operation byte first, which selects the layout), so `out` is a
+   * private copy the frontend can no longer change (XSA-155: validate only the copy). Nothing
+   * is validated here; at most 11 direct segments are copied whatever nr_segments says.
    */
   readRequest(src: SlotMemory, offset: number, out: BlkifRequest): void {
-    const raw = out.raw;
-    const bytes = src.bytes;
-    for (let i = 0; i < this.requestSize; i++) raw[i] = bytes[offset + i]!;
-    const v = out.rawView;
-    out.operation = raw[this.rqOperation]!;
-    if (out.operation === BLKIF_OP_DISCARD) this.decodeDiscard(v, out);
-    else if (out.operation === BLKIF_OP_INDIRECT) this.decodeIndirect(v, out);
-    else this.decodeDirect(v, out);
+    const v = src.view;
+    out.operation = v.getUint8(offset + this.rqOperation);
+    if (out.operation === BLKIF_OP_DISCARD) this.decodeDiscard(v, offset, out);
+    else if (out.operation === BLKIF_OP_INDIRECT) this.decodeIndirect(v, offset, out);
+    else this.decodeDirect(v, offset, out);
   }
 
-  private decodeDirect(v: DataView, out: BlkifRequest): void {
-    out.nrSegments = v.getUint8(this.rqNrSegments);
-    out.handle = v.getUint16(this.rqHandle, LE);
-    out.idLo = v.getUint32(this.rqId, LE);
-    out.idHi = v.getUint32(this.rqId + 4, LE);
-    out.sectorNumber = getU64(v, this.rqSector);
+  private decodeDirect(v: DataView, o: number, out: BlkifRequest): void {
+    out.nrSegments = v.getUint8(o + this.rqNrSegments);
+    out.handle = v.getUint16(o + this.rqHandle, LE);
+    out.idLo = v.getUint32(o + this.rqId, LE);
+    out.idHi = v.getUint32(o + this.rqId + 4, LE);
+    out.sectorNumber = getU64(v, o + this.rqSector);
     out.nrSectors = 0;
     out.flag = 0;
     out.indirectOp = 0;
     const n = Math.min(out.nrSegments, BLKIF_MAX_SEGMENTS_PER_REQUEST);
     for (let i = 0; i < n; i++) {
-      const s = this.rqSeg + i * this.segmentSize;
+      const s = o + this.rqSeg + i * this.segmentSize;
       out.gref[i] = v.getUint32(s + this.sgGref, LE);
       out.firstSect[i] = v.getUint8(s + this.sgFirst);
       out.lastSect[i] = v.getUint8(s + this.sgLast);
@@ -158,26 +157,26 @@ export class BlkifCodec implements RingLayout {
     out.segmentCount = n;
   }
 
-  private decodeDiscard(v: DataView, out: BlkifRequest): void {
-    out.flag = v.getUint8(this.dsFlag);
-    out.handle = v.getUint16(this.dsHandle, LE);
-    out.idLo = v.getUint32(this.dsId, LE);
-    out.idHi = v.getUint32(this.dsId + 4, LE);
-    out.sectorNumber = getU64(v, this.dsSector);
-    out.nrSectors = getU64(v, this.dsNrSectors);
+  private decodeDiscard(v: DataView, o: number, out: BlkifRequest): void {
+    out.flag = v.getUint8(o + this.dsFlag);
+    out.handle = v.getUint16(o + this.dsHandle, LE);
+    out.idLo = v.getUint32(o + this.dsId, LE);
+    out.idHi = v.getUint32(o + this.dsId + 4, LE);
+    out.sectorNumber = getU64(v, o + this.dsSector);
+    out.nrSectors = getU64(v, o + this.dsNrSectors);
     out.nrSegments = 0;
     out.indirectOp = 0;
     out.segmentCount = 0;
   }
 
-  private decodeIndirect(v: DataView, out: BlkifRequest): void {
-    out.indirectOp = v.getUint8(this.inOp);
-    out.nrSegments = v.getUint16(this.inNrSegments, LE);
-    out.idLo = v.getUint32(this.inId, LE);
-    out.idHi = v.getUint32(this.inId + 4, LE);
-    out.sectorNumber = getU64(v, this.inSector);
-    out.handle = v.getUint16(this.inHandle, LE);
-    for (let i = 0; i < this.inGrefsCount; i++) out.indirectGrefs[i] = v.getUint32(this.inGrefs + i * 4, LE);
+  private decodeIndirect(v: DataView, o: number, out: BlkifRequest): void {
+    out.indirectOp = v.getUint8(o + this.inOp);
+    out.nrSegments = v.getUint16(o + this.inNrSegments, LE);
+    out.idLo = v.getUint32(o + this.inId, LE);
+    out.idHi = v.getUint32(o + this.inId + 4, LE);
+    out.sectorNumber = getU64(v, o + this.inSector);
+    out.handle = v.getUint16(o + this.inHandle, LE);
+    for (let i = 0; i < this.inGrefsCount; i++) out.indirectGrefs[i] = v.getUint32(o + this.inGrefs + i * 4, LE);
     out.nrSectors = 0;
     out.flag = 0;
     // The segments are in the indirect pages; readIndirectSegments() fills them.

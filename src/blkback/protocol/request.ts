@@ -45,10 +45,6 @@ export class BlkifRequest {
   readonly lastSect: Uint8Array;
   /** How many entries of gref/firstSect/lastSect hold segments of this request. */
   segmentCount = 0;
-  /** The one copy of the slot, taken by BlkifCodec.readRequest. */
-  readonly raw = new Uint8Array(BLKIF_REQUEST_BYTES_MAX);
-  readonly rawView = new DataView(this.raw.buffer);
-
   /** `segmentsMax`: room for segments, 11 for direct-only, up to 4096 for indirect. */
   constructor(readonly segmentsMax: number = BLKIF_MAX_SEGMENTS_PER_REQUEST) {
     assert(segmentsMax >= BLKIF_MAX_SEGMENTS_PER_REQUEST && segmentsMax <= BLKIF_INDIRECT_SEGMENTS_MAX, `segmentsMax ${segmentsMax}`);

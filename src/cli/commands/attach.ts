@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { parseFlags, UsageError, intFlag, type Command } from '../command.js';
 import { resolveRundir } from '../rundir.js';
 import { openToolstack } from '../../toolstack/connect.js';
@@ -18,8 +19,12 @@ Exit codes: 0 attached; 1 failed (no such domain, device exists, backend timeout
     if (positionals.length !== 2) throw new UsageError("expected DOMID and 'DISKSPEC'");
     const domid = intFlag('domid', positionals[0], 0, 1, 0x7fef);
     const timeoutMs = intFlag('timeout', values.timeout, ATTACH_TIMEOUT_MS / 1000, 1, 3600) * 1000;
-    const spec = parseDiskSpec(positionals[1]!);
+    // The syntax is a usage error (exit 2); a target that is not there is an operating error (exit 1).
+    const spec = parseDiskSpec(positionals[1]!, { checkTarget: () => true });
     if (!spec.ok) throw new UsageError(`DISKSPEC: ${spec.error}`);
+    if (!existsSync(spec.value.target)) {
+      throw new SplitblkError('SPLITBLK_ERR_NO_TARGET', `target '${spec.value.target}' does not exist`, { path: spec.value.target });
+    }
     const ts = await openToolstack(resolveRundir(values.rundir, ctx.env));
     try {
       if (ts.hypervisor.domainInfo(domid) === undefined) {

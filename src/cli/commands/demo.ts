@@ -24,7 +24,8 @@ export const command: Command = {
 
 Starts xenstored, the backend (blkback + tapdisk) and a frontend acting as guest domain ${GUEST_DOMID}, each a
 separate process; attaches a raw image (default: a sparse ${SIZE_DEFAULT / 2 ** 20} MiB file in a temporary
-directory) as ${VDEV}; the guest writes a pattern through the shared ring and reads it back verified,
+directory) as ${VDEV}; the guest sets up a one-page blkif ring (x86_64 layout) in its own memory, writes a pattern
+through it and reads it back verified,
 printing the XenbusState transitions, IOPS and MB/s; then detaches and tears everything down.
 --image uses an existing file (its size wins over --size); --duration is the I/O time in seconds
 (default ${DURATION_S_DEFAULT}, at most ${DURATION_S_MAX}).
@@ -121,7 +122,7 @@ async function withDomain(ctx: CommandContext, rundir: string, image: string, op
 async function runFrontend(ctx: CommandContext, rundir: string, opts: DemoOptions): Promise<number> {
   const args = [...ctx.selfArgv.slice(1), 'frontend', String(GUEST_DOMID), VDEV, '--rundir', rundir,
     '--rw', 'randrw', '--bs', String(opts.bs), '--iodepth', String(opts.iodepth), '--runtime', String(opts.duration),
-    '--verify', '--output=json'];
+    '--ring-order', '0', '--queues', '1', '--verify', '--output=json'];
   const child = spawn(ctx.selfArgv[0]!, args, { stdio: ['ignore', 'pipe', 'inherit'], env: ctx.env });
   let out = '';
   child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));

@@ -9,6 +9,8 @@ export type Loader = () => Promise<Command>;
 export interface Group {
   summary: string;
   verbs: Record<string, Loader>;
+  /** What `splitblk <group>` runs with no sub-verb (or only flags); absent: a usage error. */
+  default?: Loader;
 }
 
 const load = (p: Promise<{ command: Command }>): Promise<Command> => p.then((m) => m.command);
@@ -45,8 +47,13 @@ export const commands: Record<string, Loader | Group> = {
     },
   },
   bench: {
-    summary: 'benchmarks',
+    summary: 'benchmarks with ratios against references (no sub-verb: all, i.e. ring + data + vhd-ring)',
+    default: () => load(import('./bench/all.js')),
     verbs: {
+      all: () => load(import('./bench/all.js')),
+      ring: () => load(import('./bench/ring.js')),
+      data: () => load(import('./bench/data.js')),
+      'vhd-ring': () => load(import('./bench/vhd-ring.js')),
       xenstore: () => load(import('./bench/xenstore.js')),
       tapdisk: () => load(import('./bench/tapdisk.js')),
       vhd: () => load(import('./image/bench.js')),

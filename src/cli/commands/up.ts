@@ -85,6 +85,7 @@ async function foreground(rundir: string, ctx: Parameters<Command['run']>[1]): P
         name: 'backend',
         argv: [...self, 'backend', '--rundir', rundir, '--xenstored-socket', xsSocket, '--control-socket', ctlSocket],
         ready: () => socketAccepts(ctlSocket),
+        requires: ['xenstored'],
       },
     ]);
   } catch (error) {

@@ -1,35 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { SplitblkError } from '../../util/errors.js';
-import type { ByteStream } from '../server/stream.js';
+import { socketStream } from '../server/socket-stream.js';
 import { XsClientImpl, type ClientOptions } from './client.js';
-
-/** A connected node:net socket as a ByteStream (a socket error closes it). */
-export function socketByteStream(socket: Socket): ByteStream {
-  const closeCbs: (() => void)[] = [];
-  let closed = false;
-  const finish = () => {
-    if (closed) return;
-    closed = true;
-    for (const cb of closeCbs.splice(0)) cb();
-  };
-  socket.on('close', finish);
-  socket.on('error', () => socket.destroy());
-  return {
-    write(buf) {
-      if (!closed && !socket.destroyed) socket.write(buf);
-    },
-    onData(cb) {
-      socket.on('data', cb);
-    },
-    onClose(cb) {
-      if (closed) queueMicrotask(cb);
-      else closeCbs.push(cb);
-    },
-    close() {
-      socket.destroy();
-    },
-  };
-}
 
 export interface SocketClientOptions extends ClientOptions {
   /**
@@ -61,7 +33,7 @@ export async function connectSocket(path: string, opts: SocketClientOptions = {}
   const retriesMax = opts.connectRetriesMax ?? CONNECT_RETRIES_MAX_DEFAULT;
   for (let attempt = 0; ; attempt++) {
     try {
-      return new XsClientImpl(socketByteStream(await connectOnce(path)), 0, opts);
+      return new XsClientImpl(socketStream(await connectOnce(path)), 0, opts);
     } catch (error) {
       const e = error as NodeJS.ErrnoException;
       if (e.code === 'EAGAIN' && attempt < retriesMax) {

@@ -1,4 +1,4 @@
-import { XsStore, XsStoreError, type StoreChange, type XsQuotas } from '../store/index.js';
+import { XsStore, type StoreChange, type XsQuotas } from '../store/index.js';
 import { fail } from '../store/errors.js';
 import { XS_INTRODUCE_DOMAIN_PATH, XS_RELEASE_DOMAIN_PATH, XsType, xsTypeName, type XsPacket } from '../wire/messages.js';
 import { encodePacket } from '../wire/serializer.js';
@@ -212,4 +212,3 @@ export class XenstoreServer implements HandlerContext {
   }
 }
 
-export { XsStoreError, XsType };

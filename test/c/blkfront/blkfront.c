@@ -3,13 +3,17 @@
  *
  * usage: blkfront RUNDIR DOMID DEVID verify|bench [--ring-order N] [--queues N]
  *                 [--indirect-segments N] [--no-persistent] [--qd N] [--ops N] [--seconds S]
- *                 [--bs BYTES] [--seq] [--seed N] [--span SECTORS]
+ *                 [--bs BYTES] [--seq] [--write] [--bytes N] [--warmup S] [--seed N]
+ *                 [--span SECTORS]
  *
  * verify: --ops random reads and writes (random offsets, lengths and in-page offsets; writes
  *         stamp every sector with its number and a generation), every read checked, then the
  *         whole span read back and checked. Requests in flight never overlap.
- * bench:  READs of --bs bytes (default 4096, one segment) at random (or --seq) offsets,
- *         --qd in flight, for --seconds.
+ * bench:  READs (or --write WRITEs) of --bs bytes (default 4096, one segment) at random (or
+ *         --seq) offsets, --qd in flight, for --seconds or until --bytes were issued, after
+ *         --warmup seconds of the same load that are not counted. A sequential run starts at
+ *         sector 0 after the warm-up too, so --write --seq --bytes N writes the first N bytes.
+ *         --span limits the offsets to the first SECTORS sectors (verify: the sectors tested).
  * Prints one JSON object on stdout: the negotiated features, counts, latency, the
  * verification result and the close handshake. Exit codes: 0 done (and verified), 1 a
  * failure (connect, I/O error, leaked grant), 2 usage, 3 verification failed.
@@ -164,6 +168,7 @@ static int run_verify(struct bf *bf, struct verify *v, uint64_t span_opt)
 struct bench {
     uint64_t rng;
     uint64_t end_ns;
+    uint64_t bytes_left;      /* UINT64_MAX: no byte limit */
     uint64_t cursor;
     uint64_t blocks;          /* bs-sized blocks on the disk */
     uint32_t sectors;         /* per request */
@@ -173,11 +178,13 @@ static bool bench_plan(struct bf *bf, struct bf_ctx *ctx, void *arg)
 {
     (void)bf;
     struct bench *b = arg;
+    if (b->bytes_left < (uint64_t)b->sectors * BF_SECTOR_SIZE) return false;
     uint64_t block = bf->opt.sequential ? b->cursor++ % b->blocks : xorshift(&b->rng) % b->blocks;
-    ctx->op = BLKIF_OP_READ;
+    ctx->op = bf->opt.write ? BLKIF_OP_WRITE : BLKIF_OP_READ;
     ctx->sector = block * b->sectors;
     ctx->sectors = b->sectors;
     ctx->first_sect = 0;
+    if (b->bytes_left != UINT64_MAX) b->bytes_left -= (uint64_t)b->sectors * BF_SECTOR_SIZE;
     return true;
 }
 
@@ -189,7 +196,28 @@ static void bench_complete(struct bf *bf, struct bf_ctx *ctx, int16_t status, vo
 static bool bench_done(struct bf *bf, void *arg)
 {
     (void)bf;
-    return bf_now_ns() >= ((struct bench *)arg)->end_ns;
+    struct bench *b = arg;
+    return b->bytes_left < (uint64_t)b->sectors * BF_SECTOR_SIZE || bf_now_ns() >= b->end_ns;
+}
+
+/* The warm-up (not counted: the statistics are reset after it), then the measurement. */
+static int run_bench(struct bf *bf, struct bench *b, uint64_t *start)
+{
+    struct bf_driver d = { bench_plan, bench_complete, bench_done, b };
+    if (bf->opt.warmup > 0) {
+        b->bytes_left = UINT64_MAX;
+        b->end_ns = bf_now_ns() + (uint64_t)(bf->opt.warmup * 1e9);
+        if (bf_run(bf, &d) < 0) return -1;
+        uint64_t *samples = bf->stats.latency_ns, max = bf->stats.latency_max;
+        memset(&bf->stats, 0, sizeof bf->stats);
+        bf->stats.latency_ns = samples;
+        bf->stats.latency_max = max;
+        b->cursor = 0;
+    }
+    b->bytes_left = bf->opt.bytes > 0 ? bf->opt.bytes : UINT64_MAX;
+    *start = bf_now_ns();
+    b->end_ns = *start + (uint64_t)(bf->opt.seconds * 1e9);
+    return bf_run(bf, &d);
 }
 
 /* ---- report ----------------------------------------------------------------------------- */
@@ -237,6 +265,10 @@ static void print_report(struct bf *bf, const char *mode, double seconds, struct
            seconds > 0 ? st->requests / seconds : 0, seconds > 0 ? st->bytes / seconds / 1e6 : 0,
            (unsigned long long)st->kicks, (unsigned long long)st->events, (st->kicks + st->events) / reqs,
            percentile_us(st, 0.5), percentile_us(st, 0.99));
+    printf("\"queue-requests\":[");
+    for (unsigned q = 0; q < bf->feat.queues; q++)
+        printf("%s%llu", q ? "," : "", (unsigned long long)bf->queues[q].requests);
+    printf("],");
     if (st->errors > 0)
         printf("\"first-error\":{\"status\":%d,\"sector\":%llu},", st->first_error_status,
                (unsigned long long)st->first_error_sector);
@@ -270,7 +302,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: blkfront RUNDIR DOMID DEVID verify|bench [--ring-order N] [--queues N]\n"
                     "       [--indirect-segments N] [--no-persistent] [--qd N] [--ops N] [--seconds S]\n"
-                    "       [--bs BYTES] [--seq] [--seed N] [--span SECTORS]\n");
+                    "       [--bs BYTES] [--seq] [--write] [--bytes N] [--warmup S] [--seed N] [--span SECTORS]\n");
     return 2;
 }
 
@@ -282,7 +314,8 @@ static int parse_options(int argc, char **argv, struct bf_options *o, uint64_t *
         { "qd", required_argument, 0, 'd' }, { "ops", required_argument, 0, 'o' },
         { "seconds", required_argument, 0, 't' }, { "bs", required_argument, 0, 'b' },
         { "seq", no_argument, 0, 'S' }, { "seed", required_argument, 0, 's' },
-        { "span", required_argument, 0, 'n' }, { 0, 0, 0, 0 },
+        { "span", required_argument, 0, 'n' }, { "write", no_argument, 0, 'W' },
+        { "bytes", required_argument, 0, 'B' }, { "warmup", required_argument, 0, 'w' }, { 0, 0, 0, 0 },
     };
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -298,12 +331,15 @@ static int parse_options(int argc, char **argv, struct bf_options *o, uint64_t *
         case 'S': o->sequential = true; break;
         case 's': o->seed = strtoull(optarg, NULL, 10); break;
         case 'n': *span = strtoull(optarg, NULL, 10); break;
+        case 'W': o->write = true; break;
+        case 'B': o->bytes = strtoull(optarg, NULL, 10); break;
+        case 'w': o->warmup = atof(optarg); break;
         default: return -1;
         }
     }
     if (o->ring_order > BF_RING_ORDER_MAX || o->queues < 1 || o->queues > BF_QUEUES_MAX || o->qd < 1 ||
         o->qd > BF_INFLIGHT_MAX || o->indirect_segments > BF_INDIRECT_SEGS_MAX || o->bs < BF_PAGE_SIZE ||
-        o->bs % BF_PAGE_SIZE != 0 || o->bs / BF_PAGE_SIZE > BF_INDIRECT_SEGS_MAX || o->seconds <= 0 || *span == 0)
+        o->bs % BF_PAGE_SIZE != 0 || o->bs / BF_PAGE_SIZE > BF_INDIRECT_SEGS_MAX || o->seconds <= 0 || *span == 0 || o->warmup < 0)
         return -1;
     if (o->seed == 0) o->seed = bf_now_ns() | 1;
     return 0;
@@ -344,7 +380,7 @@ int main(int argc, char **argv)
     static struct verify v;
     v.rng = o.seed;
     struct bench b = { .rng = o.seed, .sectors = o.bs / BF_SECTOR_SIZE };
-    b.blocks = bf.feat.sectors / b.sectors;
+    b.blocks = (bf.feat.sectors < span ? bf.feat.sectors : span) / b.sectors;
     int rc = 0;
     uint64_t start = bf_now_ns();
     if (verify_mode) {
@@ -354,9 +390,7 @@ int main(int argc, char **argv)
                      (unsigned long long)bf.feat.sectors);
         rc = -1;
     } else {
-        b.end_ns = start + (uint64_t)(o.seconds * 1e9);
-        struct bf_driver d = { bench_plan, bench_complete, bench_done, &b };
-        rc = bf_run(&bf, &d);
+        rc = run_bench(&bf, &b, &start);
     }
     double seconds = (bf_now_ns() - start) / 1e9;
     bool failed = rc < 0;

@@ -52,6 +52,9 @@ struct bf_options {
     unsigned ops;               /* verify: random requests before the read-back */
     unsigned bs;                /* bench: bytes per request (multiple of 4096) */
     bool sequential;            /* bench: sequential instead of random offsets */
+    bool write;                 /* bench: WRITE instead of READ */
+    uint64_t bytes;             /* bench: stop after this many bytes (0: --seconds only) */
+    double warmup;              /* bench: seconds run before the measurement, not counted */
     uint64_t seed;
 };
 
@@ -81,6 +84,7 @@ struct bf_queue {
     int fd;                            /* its doorbell, for poll() */
     bool pushed;                       /* requests produced but not yet pushed */
     unsigned in_flight;
+    uint64_t requests;                 /* produced on this queue, for the report */
 };
 
 /* One request in flight: its pages (contiguous in guest memory) and what it asked for. */

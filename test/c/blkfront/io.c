@@ -205,6 +205,7 @@ static void produce(struct bf *bf, struct bf_ctx *ctx)
     queue->ring.req_prod_pvt++;
     queue->pushed = true;
     queue->in_flight++;
+    queue->requests++;
     ctx->busy = true;
     ctx->submitted_ns = bf_now_ns();
 }

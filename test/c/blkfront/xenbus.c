@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "blkfront.h"
 
@@ -96,13 +95,12 @@ static int wait_backend(struct bf *bf, state_pred pred, int timeout_ms)
 {
     char path[256], ev_path[XENSTORE_ABS_PATH_MAX + 1], token[64];
     snprintf(path, sizeof path, "%s/state", bf->be_path);
-    /* One watch per process: xenstored refuses the same path and token twice, and watches
-     * belong to the domain's connection, so they outlive this process (the guest library has
-     * no unwatch); the pid keeps tokens apart, and events for old tokens are ignored. */
+    /* Watches belong to the domain's xenstore connection, not to this process, so one that an
+     * earlier process of this guest registered (the library has no unwatch) is still there and
+     * still delivers its events on our ring: EEXIST means "already watching". A fixed token
+     * keeps the domain at one watch per device, however many processes come and go. */
     if (!bf->watching) {
-        char own[32];
-        snprintf(own, sizeof own, "be-state-%ld", (long)getpid());
-        if (sbg_xs_watch(bf->g, path, own) < 0 && errno != EEXIST) {
+        if (sbg_xs_watch(bf->g, path, "blkfront-be-state") < 0 && errno != EEXIST) {
             bf_set_error("xenstore watch %s: %s", path, strerror(errno));
             return -1;
         }
@@ -238,6 +236,15 @@ int bf_connect(struct bf *bf, unsigned devid)
     unsigned long long own_state;
     snprintf(path, sizeof path, "%s/state", bf->fe_path);
     if (bf_xs_read_uint(bf, path, XenbusStateInitialising, &own_state) < 0) return -1;
+    if (own_state >= XenbusStateInitialised && own_state <= XenbusStateClosing) {
+        /* A previous process died mid-session: close that session first, so the backend
+         * drops its rings, as blkfront does on resume. */
+        if (set_state(bf, XenbusStateClosing) < 0) return -1;
+        wait_backend(bf, left_connected, BF_XS_TIMEOUT_MS);
+        if (set_state(bf, XenbusStateClosed) < 0) return -1;
+        wait_backend(bf, closed, BF_XS_TIMEOUT_MS);
+        own_state = XenbusStateClosed;
+    }
     if (own_state != XenbusStateInitialising && set_state(bf, XenbusStateInitialising) < 0) return -1;
     int state = wait_backend(bf, ready_for_rings, BF_XS_TIMEOUT_MS);
     if (state < 0) return -1;

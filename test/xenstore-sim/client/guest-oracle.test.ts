@@ -90,7 +90,7 @@ function oracleDoorbell(fifo: string, domid: number, pollMs: number): RingDoorbe
 test('guest ring scenario against the real C xenstored', async (t) => {
   if (!need(t, oracleAvailable() && nativeBuilt(), 'the C xenstored oracle or the native addon is missing')) return;
   const daemon = await startOracle();
-  const dom0 = await connectSocket(daemon.socketPath);
+  const dom0 = await connectSocket(daemon.socket);
   let guest: XsClient | undefined;
   try {
     await prepareHome(dom0, DOMID);

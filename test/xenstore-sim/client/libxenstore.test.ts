@@ -63,7 +63,7 @@ test('libxenstore against the real C xenstored gives the same answers (reference
   if (!need(t, existsSync(LIBXENSTORE) && oracleAvailable(), 'libxenstore or the C xenstored oracle is not installed')) return;
   const daemon = await startOracle();
   try {
-    t.deepEqual(await drive(daemon.socketPath, '/lx'), EXPECTED);
+    t.deepEqual(await drive(daemon.socket, '/lx'), EXPECTED);
   } finally {
     await daemon.stop();
   }

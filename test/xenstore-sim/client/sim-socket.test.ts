@@ -27,7 +27,7 @@ const available = (t: ExecutionContext) => {
 
 clientSuite(test, 'splitblk xenstored', {
   available,
-  connect: (opts) => connectSocket(daemon!.socketPath, opts),
+  connect: (opts) => connectSocket(daemon!.socket, opts),
 });
 
 test('openXenstore finds the socket from a xenstored run directory', async (t) => {

@@ -1,9 +1,19 @@
+/**
+ * The xenstore daemons the tests talk to, each a separate process on a unix socket in a short
+ * per-daemon directory: ours (`splitblk xenstored`) and the real C xenstored 4.17 through the
+ * oracle script. Every test folder under test/xenstore-sim starts them through this file.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { C_XENSTORED, ORACLE_SCRIPT } from './tools.js';
+import { stopChild } from '../../../src/util/child.js';
+import { C_XENSTORED, ORACLE_SCRIPT, onPath } from './tools.js';
 
 const SPLITBLK = fileURLToPath(new URL('../../../../bin/splitblk.js', import.meta.url));
+/** Our daemon is up in well under a second; the oracle also builds its fake-hypervisor shim. */
+const SIM_START_MS_MAX = 5000;
+const ORACLE_START_MS_MAX = 10_000;
+const SOCKET_POLL_MS = 10;
 
 /** A running daemon on a unix socket, cleaned up by stop(). */
 export interface Daemon {
@@ -11,6 +21,8 @@ export interface Daemon {
   dir: string;
   socket: string;
   process: ChildProcess;
+  /** What the daemon wrote to stderr so far (shown when it fails to start). */
+  stderr(): string;
   stop(): Promise<void>;
 }
 
@@ -19,44 +31,52 @@ export function shortTempDir(prefix: string): string {
   return mkdtempSync(`/tmp/${prefix}`);
 }
 
+/** Daemons still running, killed if the worker exits without stopping them (a timed-out test). */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 async function waitForSocket(path: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!existsSync(path)) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`daemon exited before creating ${path}`);
     if (Date.now() > deadline) throw new Error(`no socket at ${path} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, SOCKET_POLL_MS));
   }
 }
 
-function stopper(child: ChildProcess, dir: string): () => Promise<void> {
-  return async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
-      await exited;
-      clearTimeout(timer);
-    }
+async function startDaemon(kind: Daemon['kind'], dir: string, argv: string[], startMsMax: number): Promise<Daemon> {
+  const socket = `${dir}/socket`;
+  const [cmd, ...args] = argv;
+  const child = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const stop = async (): Promise<void> => {
+    await stopChild(child);
     rmSync(dir, { recursive: true, force: true });
   };
+  try {
+    await waitForSocket(socket, child, startMsMax);
+  } catch (error) {
+    await stop();
+    throw new Error(`${(error as Error).message}\n${stderr}`);
+  }
+  return { kind, dir, socket, process: child, stderr: () => stderr, stop };
 }
 
-/** Our daemon, as a separate process through the CLI. */
-export async function startSim(extraArgs: string[] = []): Promise<Daemon> {
+/** Our daemon, as a separate process through the CLI: `splitblk xenstored --socket DIR/socket`. */
+export function startSim(extraArgs: string[] = []): Promise<Daemon> {
   const dir = shortTempDir('xss.');
-  const socket = `${dir}/socket`;
-  const child = spawn(process.execPath, [SPLITBLK, 'xenstored', '--socket', socket, ...extraArgs], { stdio: ['ignore', 'ignore', 'inherit'] });
-  await waitForSocket(socket, child, 5000);
-  return { kind: 'sim', dir, socket, process: child, stop: stopper(child, dir) };
+  return startDaemon('sim', dir, [process.execPath, SPLITBLK, 'xenstored', '--socket', `${dir}/socket`, ...extraArgs], SIM_START_MS_MAX);
 }
 
 /** The real C xenstored 4.17, through the oracle script (needs gcc and xen-utils-4.17). */
-export async function startOracle(extraArgs: string[] = []): Promise<Daemon> {
+export function startOracle(extraArgs: string[] = []): Promise<Daemon> {
   const dir = shortTempDir('xso.');
-  const socket = `${dir}/socket`;
-  const child = spawn('sh', [ORACLE_SCRIPT, 'c', dir, ...extraArgs], { stdio: ['ignore', 'ignore', 'ignore'] });
-  await waitForSocket(socket, child, 10000);
-  return { kind: 'c', dir, socket, process: child, stop: stopper(child, dir) };
+  return startDaemon('c', dir, ['sh', ORACLE_SCRIPT, 'c', dir, ...extraArgs], ORACLE_START_MS_MAX);
 }
 
-export const oracleAvailable = (): boolean => existsSync(ORACLE_SCRIPT) && existsSync(C_XENSTORED);
+export const oracleAvailable = (): boolean => existsSync(ORACLE_SCRIPT) && existsSync(C_XENSTORED) && existsSync(onPath('gcc'));

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { ExecutionContext } from 'ava';
+import { available } from '../../helpers/ci.js';
 
 export const ORACLE_DIR = '/work/shared/tools/xenstore-oracle';
 export const ORACLE_SCRIPT = process.env.XS_ORACLE_SCRIPT ?? `${ORACLE_DIR}/xs-oracle.sh`;
@@ -12,14 +13,7 @@ export const TEST_XENSTORE = '/usr/lib/xen-4.17/bin/test-xenstore';
  */
 export function haveTools(t: ExecutionContext, ...paths: string[]): boolean {
   const missing = paths.filter((p) => !existsSync(p));
-  if (missing.length === 0) return true;
-  if (process.env.CI === 'true') {
-    t.fail(`missing required tool(s): ${missing.join(', ')}`);
-  } else {
-    t.log(`skipped: missing ${missing.join(', ')}`);
-    t.pass();
-  }
-  return false;
+  return available(t, missing.length === 0 ? undefined : `missing ${missing.join(', ')}`);
 }
 
 /** A tool on PATH, resolved to its file (for haveTools). */

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { EXIT_FAILURE, EXIT_OK, intFlag, outputFlag, parseFlags, type Command, type CommandContext } from '../../command.js';
 import { benchXenstore, type XsBenchOptions, type XsBenchResult } from '../../../xenstore-sim/client/bench.js';
 import { connectSocket } from '../../../xenstore-sim/client/socket.js';
+import { stopChild } from '../../../util/child.js';
 
 const ORACLE_DEFAULT = '/work/shared/tools/xenstore-oracle/xs-oracle.sh';
 const C_XENSTORED = '/usr/lib/xen-4.17/bin/xenstored';
@@ -34,14 +35,7 @@ async function startDaemon(cmd: string, args: string[], socket: string, env: Nod
   const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = () => stopChild(child);
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
     if (await stat(socket).then(() => true, () => false)) return { socket, stop };

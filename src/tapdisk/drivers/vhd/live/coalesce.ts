@@ -11,6 +11,7 @@
  * that last copy: it is measured and returned. P must have no other children.
  */
 import { resolve } from 'node:path';
+import { SplitblkError } from '../../../../util/errors.js';
 import { VhdErrorCode, vhdError } from '../../../../vhd/index.js';
 import { closeLayers, openChain } from '../chain.js';
 import { coalesceVhd } from '../ops/coalesce.js';
@@ -51,6 +52,17 @@ export async function liveCoalesce(
   return nonLeafCoalesce(disks, target, job, now);
 }
 
+/**
+ * The bulk copy's progress callback. Stopping between two blocks is safe: the guests read the
+ * node before its parent, so sectors already copied into the parent change nothing they see.
+ */
+function copyProgress(job: ProgressSink | undefined): (done: number, total: number) => void {
+  return (done, total) => {
+    job?.progress(done, total);
+    job?.cancelPoint?.();
+  };
+}
+
 async function parentOf(path: string): Promise<string> {
   const vhd = await VhdFile.open(path, false);
   try {
@@ -80,7 +92,7 @@ async function nonLeafCoalesce(disks: LiveDisk[], node: string, job: ProgressSin
   const parent = await parentOf(node);
   const { users, children } = await usersOf(disks, node);
   for (const c of children) await canReparent(c, parent);
-  await coalesceVhd(node, (done, total) => job?.progress(done, total));
+  await coalesceVhd(node, copyProgress(job));
   const pauseMs = await whilePaused(
     users,
     async () => {
@@ -102,7 +114,14 @@ async function leafCoalesce(
   const parent = await parentOf(leaf);
   await canReparent(leaf, parent);
   const snap = await liveSnapshot(disk, tmpLeaf, undefined, now);
-  await coalesceVhd(leaf, (done, total) => job?.progress(done, total));
+  try {
+    await coalesceVhd(leaf, copyProgress(job));
+  } catch (error) {
+    // The disk runs on the temporary leaf now, a consistent chain (tmp <- leaf <- parent);
+    // whoever retries coalesces the old leaf as a non-leaf node.
+    if (error instanceof SplitblkError) error.message += `; ${disk.spec} stays on ${tmpLeaf}`;
+    throw error;
+  }
   const pauseMs = await whilePaused(
     [disk],
     async () => {

@@ -1,0 +1,148 @@
+/**
+ * The ring alone (issue 7): how fast requests cross the shared ring and come back when the disk
+ * does nothing. Three implementations, side by side, on the same configurations:
+ *   reference  bench/c/ring-ref: a C frontend and a C null backend, two processes over the
+ *              real <xen/io/ring.h> macros, waking each other through pipes (no data, no grants);
+ *   splitblk   the C blkfront (test/c/blkfront) in bench mode driving splitblk's backend
+ *              process with a tapdisk `null:` disk: 4 KiB READs, one segment, persistent grants;
+ *   tsfront    the TypeScript frontend (`splitblk frontend --rw randread --bs 4k`) against the
+ *              same backend, recorded as extra rows (`<workload>-tsfront`).
+ * Configurations: one-page ring at qd1 and qd32, order-3 ring at qd256, one queue.
+ */
+import { Cluster } from './cluster.js';
+import { durations, runCBlkfront, runTsFrontend, say, vdevName, type BenchContext, type Family } from './context.js';
+import { runProgram } from './cprograms.js';
+import { failedRow, row, type BenchRow } from './results.js';
+
+const DOMID = 1;
+const GUEST_MEMORY_MIB = 64;
+const NULL_DISK_BYTES = 1024 ** 3;
+const REF_NAME = 'C ring-ref';
+
+interface RingCase {
+  workload: string;
+  order: number;
+  qd: number;
+}
+
+const CASES: RingCase[] = [
+  { workload: 'ring-1page-qd1', order: 0, qd: 1 },
+  { workload: 'ring-1page-qd32', order: 0, qd: 32 },
+  { workload: 'ring-order3-qd256', order: 3, qd: 256 },
+];
+
+/** The figures one implementation gave for one case. */
+interface RingFigures {
+  rps: number;
+  notificationsPerRequest: number;
+  p50Us: number;
+  p99Us: number;
+}
+
+async function runReference(ctx: BenchContext, c: RingCase): Promise<RingFigures> {
+  if ('missing' in ctx.ringRef) throw new Error(`ring-ref cannot be built: ${ctx.ringRef.missing}`);
+  const { seconds } = durations(ctx);
+  const result = await runProgram(ctx.ringRef.path, [String(c.order), String(c.qd), String(seconds)], 60_000, ctx.env);
+  const j = result.json;
+  if (result.code !== 0 || j === undefined) throw new Error(`ring-ref exited ${result.code}: ${result.stderr.trim()}`);
+  return { rps: j['rps'] as number, notificationsPerRequest: j['notifications-per-request'] as number, p50Us: j['latency-p50-us'] as number, p99Us: j['latency-p99-us'] as number };
+}
+
+async function runCFront(ctx: BenchContext, cluster: Cluster, c: RingCase, vdev: string): Promise<RingFigures> {
+  const { seconds, warmup } = durations(ctx);
+  const devid = await cluster.attachNull(DOMID, vdev, NULL_DISK_BYTES);
+  try {
+    const j = await runCBlkfront(ctx, cluster, DOMID, devid, [
+      'bench', '--ring-order', String(c.order), '--queues', '1', '--qd', String(c.qd), '--bs', '4096',
+      '--seconds', String(seconds), '--warmup', String(warmup),
+    ]);
+    return { rps: j['rps'], notificationsPerRequest: j['notifications-per-request'], p50Us: j['latency-p50-us'], p99Us: j['latency-p99-us'] };
+  } finally {
+    await cluster.detach(DOMID, vdev).catch(() => undefined);
+  }
+}
+
+async function runTsFront(ctx: BenchContext, cluster: Cluster, c: RingCase, vdev: string): Promise<RingFigures> {
+  const { seconds } = durations(ctx);
+  await cluster.attachNull(DOMID, vdev, NULL_DISK_BYTES);
+  try {
+    const j = await runTsFrontend(ctx, cluster, DOMID, vdev, [
+      '--rw', 'randread', '--bs', '4k', '--iodepth', String(c.qd), '--runtime', String(seconds),
+      '--ring-order', String(c.order), '--queues', '1',
+    ]);
+    const ring = j['ring'];
+    const requests = Math.max(1, ring['requests'] as number);
+    return {
+      rps: j['iops'],
+      notificationsPerRequest: ((ring['notifications-sent'] as number) + (ring['events'] as number)) / requests,
+      p50Us: j['latency']['p50-us'],
+      p99Us: j['latency']['p99-us'],
+    };
+  } finally {
+    await cluster.detach(DOMID, vdev).catch(() => undefined);
+  }
+}
+
+function rowsFor(workload: string, c: RingCase, ours: RingFigures, ref: RingFigures | undefined, note?: string): BenchRow[] {
+  const rows = [
+    row(workload, 'requests/s', ours.rps, ref?.rps ?? null, REF_NAME, 'higher', 'req/s', note),
+    row(workload, 'notifications/request', ours.notificationsPerRequest, ref?.notificationsPerRequest ?? null, REF_NAME, 'lower', 'per req', note),
+  ];
+  if (c.qd === 1) {
+    const suffix = workload.endsWith('-tsfront') ? '-tsfront' : '';
+    rows.push(row(`ring-qd1-latency-p50${suffix}`, 'latency p50', ours.p50Us, ref?.p50Us ?? null, REF_NAME, 'lower', 'us', note));
+    rows.push(row(`ring-qd1-latency-p99${suffix}`, 'latency p99', ours.p99Us, ref?.p99Us ?? null, REF_NAME, 'lower', 'us', note));
+  }
+  return rows;
+}
+
+async function runCase(ctx: BenchContext, cluster: Cluster | undefined, clusterError: unknown, c: RingCase, vdevs: () => string): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  let ref: RingFigures | undefined;
+  try {
+    say(ctx, `${c.workload}: C reference`);
+    ref = await runReference(ctx, c);
+  } catch (error) {
+    rows.push(failedRow(`${c.workload}-reference`, error));
+  }
+  const variants: [string, (cl: Cluster) => Promise<RingFigures>, string | undefined][] = [
+    [c.workload, (cl) => runCFront(ctx, cl, c, vdevs()), undefined],
+    [`${c.workload}-tsfront`, (cl) => runTsFront(ctx, cl, c, vdevs()), 'TypeScript frontend, no warm-up'],
+  ];
+  for (const [workload, run, note] of variants) {
+    try {
+      if (cluster === undefined) throw clusterError;
+      say(ctx, `${workload}: splitblk backend`);
+      rows.push(...rowsFor(workload, c, await run(cluster), ref, note));
+    } catch (error) {
+      rows.push(failedRow(workload, error));
+    }
+  }
+  return rows;
+}
+
+export const ringFamily: Family = {
+  name: 'ring',
+  summary: 'the shared ring with a null disk: C reference vs C blkfront + splitblk backend vs TS frontend',
+  async run(ctx) {
+    let cluster: Cluster | undefined;
+    let clusterError: unknown;
+    try {
+      cluster = await Cluster.start({ selfArgv: ctx.selfArgv, env: ctx.env, name: 'sbk-bench-ring' });
+      await cluster.createDomain(DOMID, GUEST_MEMORY_MIB);
+    } catch (error) {
+      clusterError = error;
+      await cluster?.close();
+      cluster = undefined;
+    }
+    let next = 0;
+    const vdevs = () => vdevName(next++);
+    const rows: BenchRow[] = [];
+    try {
+      for (const c of CASES) rows.push(...(await runCase(ctx, cluster, clusterError, c, vdevs)));
+    } finally {
+      await cluster?.close();
+    }
+    return rows;
+  },
+};
