@@ -24,6 +24,12 @@ constexpr uint32_t kRegionsMax = 1u << 16;
 // onComplete; past this, the rest waits for the next turn of the loop.
 constexpr int kDeliverRoundsMax = 8;
 constexpr double kOffsetLimit = 9007199254740992.0;  // 2^53
+// Batches handed to JS straight after submit() (through take()) before the next batch must wait
+// for a turn of the event loop: a consumer that always resubmits from onComplete, against
+// I/O that always completes inline, would otherwise keep the loop from running anything else.
+constexpr uint32_t kInlineDeliveriesMax = 16;
+// Added to submit()'s return value when completions wait for take() (accepted <= 4096).
+constexpr uint32_t kCompletionsReady = 1u << 16;
 
 struct Region {
   uint8_t* base = nullptr;
@@ -61,6 +67,7 @@ class Context : public Napi::ObjectWrap<Context>, public Sink {
                         InstanceMethod<&Context::RegisterRegion>("registerRegion"),
                         InstanceMethod<&Context::UnregisterRegion>("unregisterRegion"),
                         InstanceMethod<&Context::Submit>("submit"),
+                        InstanceMethod<&Context::Take>("take"),
                         InstanceMethod<&Context::InFlight>("inFlight"),
                         InstanceMethod<&Context::Ref>("ref"),
                         InstanceMethod<&Context::Unref>("unref"),
@@ -82,6 +89,8 @@ class Context : public Napi::ObjectWrap<Context>, public Sink {
   Napi::Value RegisterRegion(const Napi::CallbackInfo& info);
   Napi::Value UnregisterRegion(const Napi::CallbackInfo& info);
   Napi::Value Submit(const Napi::CallbackInfo& info);
+  Napi::Value Take(const Napi::CallbackInfo& info);
+  size_t Drain();
   Napi::Value InFlight(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), inFlight_); }
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
@@ -113,6 +122,7 @@ class Context : public Napi::ObjectWrap<Context>, public Sink {
   std::vector<Region> regions_;
   std::vector<uint32_t> freeRegions_;
   uint32_t inFlight_ = 0;
+  uint32_t inlineDeliveries_ = 0;  // take() batches since the loop last delivered
   bool userRef_ = true;
   bool refd_ = true;
   bool destroyed_ = false;
@@ -242,11 +252,43 @@ Napi::Value Context::Submit(const Napi::CallbackInfo& info) {
     }
   }
   engine_->Submit();
-  // Refusals (and engine failures) were only recorded; JS hears of them on a later turn, never
-  // from inside submit().
-  if (pendingCount_ > 0) uv_async_send(&defer_->async);
+  bool inline_ = inlineDeliveries_ < kInlineDeliveriesMax;
+  if (inline_) engine_->Reap();
+  // Completions (inline I/O, refusals, engine failures) were only recorded, never delivered from
+  // inside submit(): the JS wrapper takes them in a microtask when we flag them, or, past the
+  // bound on inline batches, they wait for a turn of the loop.
+  uint32_t ready = 0;
+  if (pendingCount_ > 0) {
+    if (inline_) {
+      inlineDeliveries_++;
+      ready = kCompletionsReady;
+    } else {
+      uv_async_send(&defer_->async);
+    }
+  }
   UpdateRef();
-  return Napi::Number::New(env, accepted);
+  return Napi::Number::New(env, accepted + ready);
+}
+
+// take(): moves the recorded completions into the completion table and frees their slots, for
+// the JS wrapper to hand to onComplete; returns how many. Never calls JS.
+Napi::Value Context::Take(const Napi::CallbackInfo& info) {
+  if (destroyed_) return Napi::Number::New(info.Env(), 0);
+  return Napi::Number::New(info.Env(), static_cast<double>(Drain()));
+}
+
+size_t Context::Drain() {
+  size_t count = pendingCount_;
+  for (size_t i = 0; i < count; i++) {
+    Slot& slot = slots_[pending_[i].slot];
+    WireCqe cqe{slot.userData, pending_[i].result};
+    std::memcpy(cqTable_ + i * sizeof(WireCqe), &cqe, sizeof cqe);
+    Release(slot);
+  }
+  pendingCount_ = 0;
+  inFlight_ -= static_cast<uint32_t>(count);
+  UpdateRef();
+  return count;
 }
 
 // Copies one submission entry into a slot. Returns 0, or the -errno to complete it with.
@@ -316,17 +358,10 @@ void Context::Release(Slot& slot) {
 
 void Context::Deliver() {
   Napi::Env env(env_);
+  // The loop is turning: submit() may hand out completions inline again.
+  inlineDeliveries_ = 0;
   for (int round = 0; round < kDeliverRoundsMax && pendingCount_ > 0 && !destroyed_; round++) {
-    size_t count = pendingCount_;
-    for (size_t i = 0; i < count; i++) {
-      Slot& slot = slots_[pending_[i].slot];
-      WireCqe cqe{slot.userData, pending_[i].result};
-      std::memcpy(cqTable_ + i * sizeof(WireCqe), &cqe, sizeof cqe);
-      Release(slot);
-    }
-    pendingCount_ = 0;
-    inFlight_ -= static_cast<uint32_t>(count);
-    UpdateRef();
+    size_t count = Drain();
     // The slots are free again, so onComplete may submit at once. It may also destroy us:
     // nothing below touches the engine, and the loop re-checks destroyed_.
     Napi::HandleScope scope(env);

@@ -74,6 +74,7 @@ class UringEngine : public Engine {
   const char* Name() const override { return "io_uring"; }
   void Prepare(const Slot& slot) override;
   void Submit() override;
+  void Reap() override;
   void SetRef(bool ref) override;
   void Close() override;
 
@@ -263,6 +264,18 @@ void UringEngine::Harvest() {
     // those entries.
     __atomic_store_n(cqHead_, head, __ATOMIC_RELEASE);
   }
+}
+
+void UringEngine::Reap() {
+  // Load-acquire of the CQ tail, as in Harvest(): nothing to take unless the kernel posted.
+  if (holder_ == nullptr || *cqHead_ == __atomic_load_n(cqTail_, __ATOMIC_ACQUIRE)) return;
+  // The kernel signalled the eventfd for these CQEs too. Reset it before harvesting, as
+  // OnEventFd does, so the loop does not wake for completions taken here; a CQE posted after
+  // this read signals again.
+  uint64_t count;
+  while (read(holder_->eventFd, &count, sizeof count) < 0 && errno == EINTR) {
+  }
+  Harvest();
 }
 
 void UringEngine::OnEventFd(uv_poll_t* poll, int status, int) {

@@ -94,7 +94,15 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
 //
 // Like Linux gntdev: reserve one contiguous range of address space, then put file page
 // pages[i] at page i of it with MAP_FIXED. The reservation is PROT_NONE anonymous memory, so
-// nothing is ever accessible there except the pages we place over it.
+// nothing is ever accessible there except the pages we place over it. Runs of consecutive file
+// pages go in with one mmap each, and a mapping that is one run skips the reservation.
+// The end of the run of consecutive file pages that starts at pages[from] (exclusive, <= count).
+uint64_t RunEnd(const Napi::Uint32Array& pages, uint64_t from, uint64_t count) {
+  uint64_t end = from + 1;
+  while (end < count && pages[end] == static_cast<uint64_t>(pages[end - 1]) + 1) end++;  // no uint32 wrap
+  return end;
+}
+
 Napi::Value MapPages(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ToFd(info[0]);
@@ -119,17 +127,28 @@ Napi::Value MapPages(const Napi::CallbackInfo& info) {
     }
   }
   size_t length = count * kPageBytes;
+  int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+  // Runs of consecutive file pages are mapped with one mmap each. A single run (one page, or
+  // pages that follow each other in the file) needs no reservation at all: one mmap in all,
+  // where the data path (an indirect page, a request's contiguous buffer) maps per request.
+  if (RunEnd(pages, 0, count) == count) {
+    off_t fileOffset = static_cast<off_t>(pages[0]) * static_cast<off_t>(kPageBytes);
+    void* base = mmap(nullptr, length, prot, MAP_SHARED, fd, fileOffset);
+    if (base == MAP_FAILED) throw ErrnoError(env, "mmap", errno);
+    return Wrap(env, base, length);
+  }
   void* base = mmap(nullptr, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (base == MAP_FAILED) throw ErrnoError(env, "mmap", errno);
-  int prot = PROT_READ | (writable ? PROT_WRITE : 0);
-  for (uint64_t i = 0; i < count; i++) {
+  for (uint64_t i = 0; i < count;) {
+    uint64_t end = RunEnd(pages, i, count);
     char* at = static_cast<char*>(base) + i * kPageBytes;
     off_t fileOffset = static_cast<off_t>(pages[i]) * static_cast<off_t>(kPageBytes);
-    if (mmap(at, kPageBytes, prot, MAP_SHARED | MAP_FIXED, fd, fileOffset) == MAP_FAILED) {
+    if (mmap(at, (end - i) * kPageBytes, prot, MAP_SHARED | MAP_FIXED, fd, fileOffset) == MAP_FAILED) {
       int err = errno;
       munmap(base, length);
       throw ErrnoError(env, "mmap", err);
     }
+    i = end;
   }
   return Wrap(env, base, length);
 }

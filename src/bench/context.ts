@@ -33,6 +33,11 @@ export function durations(ctx: BenchContext): { seconds: number; warmup: number 
   return ctx.quick ? { seconds: 1, warmup: 0.3 } : { seconds: 5, warmup: 1 };
 }
 
+/** Rounds of a comparison whose best figure is kept (full runs repeat to beat noise). */
+export function rounds(ctx: BenchContext): number {
+  return ctx.quick ? 1 : 3;
+}
+
 export function say(ctx: BenchContext, line: string): void {
   ctx.progress.write(`bench: ${line}\n`);
 }

@@ -7,13 +7,14 @@
  *   raw-1m-seqread        1 MiB sequential reads (256 segments: indirect descriptors), 4 in
  *                         flight (4 x 257 grants fit the backend's 1056 persistent grants);
  *                         reference: fio psync
- * The other fio engine is recorded as a second row of each workload.
+ * The other fio engine is recorded as a second row of each workload. A full run takes the best
+ * of three interleaved rounds of each side, a quick run one round.
  */
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { join } from 'node:path';
 import { Cluster } from './cluster.js';
-import { durations, runCBlkfront, say, type BenchContext, type Family } from './context.js';
+import { durations, rounds, runCBlkfront, say, type BenchContext, type Family } from './context.js';
 import { fioMissing, runFio, type FioEngine, type FioFigures } from './fio.js';
 import { failedRow, row, type BenchRow } from './results.js';
 
@@ -76,40 +77,82 @@ async function runOurs(ctx: BenchContext, cluster: Cluster, devid: number, c: Da
   return { iops: j['rps'], mbPerS: j['mb-per-s'], p50Us: j['latency-p50-us'], p99Us: j['latency-p99-us'] };
 }
 
+/** The best of several rounds: the highest rates, the lowest latencies. */
+function best(runs: FioFigures[]): FioFigures | undefined {
+  if (runs.length === 0) return undefined;
+  return {
+    iops: Math.max(...runs.map((r) => r.iops)),
+    mbPerS: Math.max(...runs.map((r) => r.mbPerS)),
+    p50Us: Math.min(...runs.map((r) => r.p50Us)),
+    p99Us: Math.min(...runs.map((r) => r.p99Us)),
+  };
+}
+
+interface Side {
+  name: string;
+  run: () => Promise<FioFigures>;
+  figures: FioFigures[];
+  error?: unknown;
+}
+
+/** Rounds of fio psync, fio io_uring and splitblk, interleaved; each keeps its best round. */
+async function measure(ctx: BenchContext, sides: Side[]): Promise<void> {
+  for (let round = 0; round < rounds(ctx); round++) {
+    for (const side of sides) {
+      if (side.error !== undefined) continue;
+      try {
+        say(ctx, `${side.name}: round ${round + 1}`);
+        side.figures.push(await side.run());
+      } catch (error) {
+        side.error = error;
+      }
+    }
+  }
+}
+
 async function runCase(ctx: BenchContext, cluster: Cluster | undefined, devid: number, image: string, c: DataCase): Promise<BenchRow[]> {
   const { seconds } = durations(ctx);
-  const fio: Partial<Record<FioEngine, FioFigures>> = {};
   const rows: BenchRow[] = [];
   const missing = fioMissing();
-  for (const engine of ['psync', 'io_uring'] as const) {
-    if (missing !== undefined) break;
-    try {
-      say(ctx, `${c.workload}: fio ${engine}`);
-      fio[engine] = await runFio({ file: image, rw: c.rw, bs: c.bs, iodepth: c.qd, engine, seconds }, ctx.env);
-    } catch (error) {
-      rows.push(failedRow(`${c.workload}-fio-${engine}`, error));
-    }
-  }
+  const fioSide = (engine: FioEngine): Side => ({
+    name: `${c.workload}: fio ${engine}`,
+    run: () => runFio({ file: image, rw: c.rw, bs: c.bs, iodepth: c.qd, engine, seconds }, ctx.env),
+    figures: [],
+  });
+  const sides = missing === undefined ? [fioSide('psync'), fioSide('io_uring')] : [];
+  const oursSide: Side = {
+    name: `${c.workload}: splitblk`,
+    run: () => (cluster === undefined ? Promise.reject(new Error('the splitblk services did not start')) : runOurs(ctx, cluster, devid, c)),
+    figures: [],
+  };
+  await measure(ctx, [...sides, oursSide]);
   if (missing !== undefined) rows.push(failedRow(`${c.workload}-fio`, missing));
-  try {
-    if (cluster === undefined) throw new Error('the splitblk services did not start');
-    say(ctx, `${c.workload}: splitblk`);
-    const ours = await runOurs(ctx, cluster, devid, c);
-    const engines = (['psync', 'io_uring'] as const).filter((e) => fio[e] !== undefined);
-    const main: FioEngine | undefined = c.against === 'best'
-      ? engines.sort((a, b) => metricOf(c, fio[b]!) - metricOf(c, fio[a]!))[0]
-      : fio[c.against] === undefined ? undefined : c.against;
-    const unit = c.metric === 'IOPS' ? 'IO/s' : 'MB/s';
-    const qdNote = (e: FioEngine) => (e === 'psync' ? `fio psync (qd1 by nature), splitblk qd${c.qd}` : `fio io_uring qd${c.qd}`);
-    rows.push(row(c.workload, c.metric, metricOf(c, ours), main === undefined ? null : metricOf(c, fio[main]!), main === undefined ? 'fio (failed)' : `fio ${main}${c.against === 'best' ? ' (best engine)' : ''}`, 'higher', unit, main === undefined ? undefined : qdNote(main)));
-    for (const e of engines) {
-      if (e !== main) rows.push(row(c.workload, `${c.metric} vs ${e}`, metricOf(c, ours), metricOf(c, fio[e]!), `fio ${e}`, 'higher', unit, qdNote(e)));
-    }
-    // Latency only against the engine that has as many requests in flight.
-    rows.push(row(c.workload, 'latency p50', ours.p50Us, fio.io_uring?.p50Us ?? null, 'fio io_uring', 'lower', 'us', `both qd${c.qd}`));
-  } catch (error) {
-    rows.push(failedRow(c.workload, error));
+  const fio: Partial<Record<FioEngine, FioFigures>> = {};
+  for (const [i, engine] of (['psync', 'io_uring'] as const).entries()) {
+    const side = sides[i];
+    if (side === undefined) continue;
+    if (side.error !== undefined) rows.push(failedRow(`${c.workload}-fio-${engine}`, side.error));
+    else fio[engine] = best(side.figures);
   }
+  const ours = best(oursSide.figures);
+  if (oursSide.error !== undefined || ours === undefined) {
+    rows.push(failedRow(c.workload, oursSide.error ?? 'no figures'));
+    return rows;
+  }
+  const engines = (['psync', 'io_uring'] as const).filter((e) => fio[e] !== undefined);
+  const main: FioEngine | undefined = c.against === 'best'
+    ? [...engines].sort((a, b) => metricOf(c, fio[b]!) - metricOf(c, fio[a]!))[0]
+    : fio[c.against] === undefined ? undefined : c.against;
+  const unit = c.metric === 'IOPS' ? 'IO/s' : 'MB/s';
+  const qdNote = (e: FioEngine) => (e === 'psync' ? `fio psync (qd1 by nature), splitblk qd${c.qd}` : `fio io_uring qd${c.qd}`);
+  rows.push(row(c.workload, c.metric, metricOf(c, ours), main === undefined ? null : metricOf(c, fio[main]!),
+    main === undefined ? 'fio (failed)' : `fio ${main}${c.against === 'best' ? ' (best engine)' : ''}`, 'higher', unit,
+    main === undefined ? undefined : qdNote(main)));
+  for (const e of engines) {
+    if (e !== main) rows.push(row(c.workload, `${c.metric} vs ${e}`, metricOf(c, ours), metricOf(c, fio[e]!), `fio ${e}`, 'higher', unit, qdNote(e)));
+  }
+  // Latency only against the engine that has as many requests in flight.
+  rows.push(row(c.workload, 'latency p50', ours.p50Us, fio.io_uring?.p50Us ?? null, 'fio io_uring', 'lower', 'us', `both qd${c.qd}`));
   return rows;
 }
 

@@ -128,6 +128,7 @@ export class Blkfront {
       const maxIoBytes = requestBytes(opts, choice);
       const d = disk.value;
       const io = rings.finish({
+        // The request's handle is a blkif_vdev_t (uint16_t): the low 16 bits of the device id.
         handle: opts.devid & 0xffff,
         sectors: d.sectors,
         readonly: (d.info & VDISK_READONLY) !== 0,

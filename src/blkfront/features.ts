@@ -4,7 +4,7 @@
  * talk_to_blkback() reads max-ring-page-order and multi-queue-max-queues at InitWait;
  * blkfront_gather_backend_features() reads the rest at Connected.
  */
-import { BLKIF_INDIRECT_SEGMENTS_MAX, BLKIF_MAX_SEGMENTS_PER_REQUEST } from '../blkback/protocol/ops.js';
+import { BLKIF_INDIRECT_SEGMENTS_MAX, BLKIF_MAX_SEGMENTS_PER_REQUEST, BLKIF_SECTOR_BYTES } from '../blkback/protocol/ops.js';
 import { FeatureKey } from '../blkback/keys.js';
 import { RING_ORDER_MAX } from '../ring/sring.js';
 import { err, ok, SplitblkError, type Result } from '../util/errors.js';
@@ -68,8 +68,8 @@ export async function readDiskFeatures(read: BackendKeyReader): Promise<Result<B
   if (sectors === undefined) {
     return err(new SplitblkError(BLKFRONT_CONFIG_ERROR, `backend has ${sectorsText === undefined ? 'no' : 'a malformed'} sectors key`));
   }
-  const sectorSize = parseUnsigned(await read(FeatureKey.sectorSize)) ?? 512;
-  if (sectorSize < 512 || sectorSize % 512 !== 0) {
+  const sectorSize = parseUnsigned(await read(FeatureKey.sectorSize)) ?? BLKIF_SECTOR_BYTES;
+  if (sectorSize < BLKIF_SECTOR_BYTES || sectorSize % BLKIF_SECTOR_BYTES !== 0) {
     return err(new SplitblkError(BLKFRONT_CONFIG_ERROR, `backend sector-size ${sectorSize} is not a multiple of 512`));
   }
   const discard = parseFeatureFlag(await read(FeatureKey.discard));

@@ -2,7 +2,8 @@
  * The frontend's report as a plain JSON-ready object (kebab-case keys, raw counts), shared by
  * the CLI verb and anything that runs the simulator in-process.
  */
-import type { Blkfront, CloseReport } from './blkfront.js';
+import type { Blkfront, CloseReport, Negotiated } from './blkfront.js';
+import type { VerifyReport } from './verify.js';
 import type { WorkloadResult } from './workload.js';
 
 const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -50,23 +51,10 @@ export interface FrontendReport {
 }
 
 export function frontendReport(front: Blkfront, result: WorkloadResult, close: CloseReport | undefined): FrontendReport {
-  const n = front.negotiated;
   const d = front.disk;
   const ring = front.io.stats();
   return {
-    features: {
-      protocol: n.protocol,
-      'ring-page-order': n.ringPageOrder,
-      'ring-slots': n.ringSlots,
-      queues: n.queues,
-      'indirect-segments': n.indirectSegments,
-      persistent: n.persistent,
-      flush: n.flush,
-      discard: n.discard,
-      'discard-secure': n.discardSecure,
-      iodepth: n.iodepth,
-      'max-io-bytes': n.maxIoBytes,
-    },
+    features: featuresReport(front.negotiated),
     disk: {
       sectors: d.sectors,
       'sector-size': d.sectorSize,
@@ -95,22 +83,7 @@ export function frontendReport(front: Blkfront, result: WorkloadResult, close: C
     errors: result.errors,
     'first-error': result.firstError ?? null,
     interrupted: result.interrupted,
-    verify:
-      result.verify === undefined
-        ? null
-        : {
-            ok: result.verify.ok,
-            'sectors-checked': result.verify.sectorsChecked,
-            'sectors-with-header': result.verify.sectorsWithHeader,
-            'error-count': result.verify.errorCount,
-            errors: result.verify.errors.map((e) => ({
-              kind: e.kind,
-              sector: e.sector,
-              expected: e.expected,
-              found: e.found,
-              ...(e.foundSector === undefined ? {} : { 'found-sector': e.foundSector }),
-            })),
-          },
+    verify: result.verify === undefined ? null : verifyReport(result.verify),
     ring: {
       requests: ring.requests,
       responses: ring.responses,
@@ -119,5 +92,37 @@ export function frontendReport(front: Blkfront, result: WorkloadResult, close: C
       'bogus-responses': ring.bogusResponses,
     },
     close: close === undefined ? null : { 'backend-state': close.backendState ?? null, 'leaked-grants': close.leakedGrants },
+  };
+}
+
+function featuresReport(n: Negotiated): FrontendReport['features'] {
+  return {
+    protocol: n.protocol,
+    'ring-page-order': n.ringPageOrder,
+    'ring-slots': n.ringSlots,
+    queues: n.queues,
+    'indirect-segments': n.indirectSegments,
+    persistent: n.persistent,
+    flush: n.flush,
+    discard: n.discard,
+    'discard-secure': n.discardSecure,
+    iodepth: n.iodepth,
+    'max-io-bytes': n.maxIoBytes,
+  };
+}
+
+function verifyReport(v: VerifyReport): NonNullable<FrontendReport['verify']> {
+  return {
+    ok: v.ok,
+    'sectors-checked': v.sectorsChecked,
+    'sectors-with-header': v.sectorsWithHeader,
+    'error-count': v.errorCount,
+    errors: v.errors.map((e) => ({
+      kind: e.kind,
+      sector: e.sector,
+      expected: e.expected,
+      found: e.found,
+      ...(e.foundSector === undefined ? {} : { 'found-sector': e.foundSector }),
+    })),
   };
 }

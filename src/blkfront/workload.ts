@@ -293,6 +293,8 @@ export async function runWorkload(io: BlkfrontDataPath, opts: WorkloadOptions): 
     run.interrupted = true;
     run.stopped = true;
   };
+  // A signal aborted before the run (Ctrl-C while connecting) ends it before its first I/O.
+  if (opts.signal?.aborted === true) stop();
   opts.signal?.addEventListener('abort', stop, { once: true });
   try {
     await drive(run, opts.iodepth, opts.stallTimeoutMs ?? STALL_TIMEOUT_MS);

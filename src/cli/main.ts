@@ -1,6 +1,7 @@
 import { commands, type Group, type Loader } from './commands/index.js';
 import { EXIT_FAILURE, EXIT_USAGE, UsageError, type CommandContext } from './command.js';
 import { SplitblkError } from '../util/errors.js';
+import { XsError } from '../xenstore-sim/client/api.js';
 
 function isGroup(entry: Loader | Group): entry is Group {
   return typeof entry !== 'function';
@@ -60,12 +61,23 @@ export async function main(argv: string[], ctx: CommandContext = defaultContext(
       ctx.stderr.write(`splitblk ${name}: ${error.message}\n`);
       return EXIT_USAGE;
     }
-    if (error instanceof SplitblkError) {
+    if (isOperatingError(error)) {
       ctx.stderr.write(`splitblk ${name}: ${error.message}\n`);
       return EXIT_FAILURE;
     }
     throw error;
   }
+}
+
+/**
+ * Errors that are the world's fault, not a bug: ours (SplitblkError), a xenstore error reply
+ * (XsError: ENOENT, EACCES, EEXIST ...) and Node's system errors (an errno `code` such as ENOENT).
+ * They get one line and exit 1; anything else is a bug and keeps its stack.
+ */
+function isOperatingError(error: unknown): error is Error {
+  if (error instanceof SplitblkError || error instanceof XsError) return true;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return error instanceof Error && typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
 }
 
 function defaultContext(): CommandContext {

@@ -1,6 +1,6 @@
 import { SplitblkError } from '../util/errors.js';
 import type { AioApi, AioContext, AioContextOptions } from './api.js';
-import type { RawAioContext, RawBinding } from './binding.js';
+import { COMPLETIONS_READY, type RawAioContext, type RawBinding } from './binding.js';
 import { fromNative } from './errors.js';
 
 /** Worker threads of the thread-pool engine when the caller does not say. */
@@ -32,6 +32,7 @@ class NativeAioContext implements AioContext {
   #closed: Promise<void> | null = null;
   #resolveClosed: (() => void) | null = null;
   #destroyed = false;
+  readonly #takeBound = () => this.#take();
 
   constructor(binding: RawBinding, opts: AioContextOptions) {
     try {
@@ -70,11 +71,23 @@ class NativeAioContext implements AioContext {
 
   submit(count: number): number {
     this.#checkOpen();
+    let result: number;
     try {
-      return this.#raw.submit(count);
+      result = this.#raw.submit(count);
     } catch (error) {
       throw fromNative(error, 'SPLITBLK_ERR_AIO');
     }
+    if (result < COMPLETIONS_READY) return result;
+    // Operations finished during the call (page-cache hits complete inside io_uring_enter):
+    // deliver them once the caller's code has run, without waiting for a turn of the loop.
+    queueMicrotask(this.#takeBound);
+    return result - COMPLETIONS_READY;
+  }
+
+  #take(): void {
+    if (this.#destroyed) return;
+    const count = this.#raw.take();
+    if (count > 0) this.#deliver(count);
   }
 
   inFlight(): number {

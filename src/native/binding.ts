@@ -12,6 +12,9 @@ export interface RawDoorbellListener {
   close(): void;
 }
 
+/** Flag added to RawAioContext.submit()'s result (kCompletionsReady in native/aio.cc). */
+export const COMPLETIONS_READY = 1 << 16;
+
 export interface RawAioContext {
   readonly engine: 'io_uring' | 'threads';
   readonly submissions: ArrayBuffer;
@@ -19,7 +22,15 @@ export interface RawAioContext {
   readonly completions: ArrayBuffer;
   registerRegion(buffer: ArrayBuffer): number;
   unregisterRegion(region: number): void;
+  /**
+   * Returns the entries accepted, plus COMPLETIONS_READY when completions were recorded during
+   * the call (I/O that finished inside io_uring_enter, refusals): the wrapper then take()s them
+   * in a microtask. Without the flag they arrive through onComplete from the loop.
+   */
   submit(count: number): number;
+  /** Moves recorded completions into the completion table, frees their slots; returns how many.
+   *  Never calls JS. */
+  take(): number;
   inFlight(): number;
   ref(): void;
   unref(): void;

@@ -27,6 +27,8 @@ export interface SupervisorOptions {
   readyTimeoutMs: number;
   stopTimeoutMs: number;
   env: NodeJS.ProcessEnv;
+  /** Told each child's pid as it starts (so that it can be recorded). */
+  onSpawn?: (name: string, pid: number) => void;
 }
 
 interface Running {
@@ -70,6 +72,7 @@ export class Supervisor {
     const prefix = (chunk: Buffer) => this.opts.log.write(chunk.toString().replace(/^(?=.)/gm, `[${spec.name}] `));
     child.stdout!.on('data', prefix);
     child.stderr!.on('data', prefix);
+    if (child.pid !== undefined) this.opts.onSpawn?.(spec.name, child.pid);
     return child;
   }
 
@@ -89,6 +92,9 @@ export class Supervisor {
   /** Start a dead service again, then cycle the services that require it. */
   private async restart(entry: Running): Promise<void> {
     await sleep(RESTART_DELAY_MS_PER_RESTART * entry.restarts);
+    // A dependent that died with its dependency (the backend losing xenstored) must not start
+    // before that dependency accepts again, or it dies again at once.
+    await this.waitRequired(entry);
     if (this.stopping) return;
     entry.child = this.spawn(entry.spec);
     this.watch(entry);
@@ -113,6 +119,13 @@ export class Supervisor {
     }
     await this.waitReady(entry);
     this.opts.log.write(`[supervisor] ${entry.spec.name} restarted after ${entry.spec.requires?.join(', ')}\n`);
+  }
+
+  private async waitRequired(entry: Running): Promise<void> {
+    const deadline = Date.now() + this.opts.readyTimeoutMs;
+    for (const required of this.running.filter((r) => entry.spec.requires?.includes(r.spec.name))) {
+      while (!this.stopping && Date.now() < deadline && !(await required.spec.ready())) await sleep(READY_POLL_MS);
+    }
   }
 
   private async waitReady(entry: Running): Promise<void> {

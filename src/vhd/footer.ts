@@ -15,6 +15,7 @@ import {
   FOOTER_SIZE,
   HOST_OS_WI2K,
   U64_NONE,
+  VHD_SECTOR_SIZE,
 } from './constants.js';
 import { VhdErrorCode, vhdError } from './errors.js';
 import { encodeGeometry, geometryForSize } from './geometry.js';
@@ -81,7 +82,7 @@ export function parseFooter(buf: Uint8Array): Result<Footer, SplitblkError> {
   if (diskType === undefined) return err(vhdError(VhdErrorCode.BadField, `footer: unsupported disk type ${raw.diskType}`));
   const currentSize = u64ToNumber(raw.currentSize);
   const originalSize = u64ToNumber(raw.originalSize);
-  if (currentSize === undefined || originalSize === undefined || currentSize % 512 !== 0) {
+  if (currentSize === undefined || originalSize === undefined || currentSize % VHD_SECTOR_SIZE !== 0) {
     return err(vhdError(VhdErrorCode.BadField, 'footer: size out of range or not a multiple of 512'));
   }
   const dataOffset = raw.dataOffset === U64_NONE ? undefined : u64ToNumber(raw.dataOffset);

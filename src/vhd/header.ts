@@ -39,6 +39,8 @@ export const HEADER = defineStruct('dd_hdr', HEADER_SIZE, [
 
 const CHECKSUM_AT = HEADER.field('checksum').offset;
 const PARENT_NAME_BYTES = HEADER.field('parentName').size;
+/** prt_name holds this many UTF-16 code units; encodeParentName() drops any beyond. */
+export const PARENT_NAME_UNITS_MAX = PARENT_NAME_BYTES / 2;
 
 export interface Locator {
   /** Platform code (PLAT_CODE_*); 0 for an unused entry. */
@@ -137,7 +139,7 @@ export function encodeHeader(h: Header): Uint8Array {
 /** UTF-16BE, at most 256 code units, NUL padded. */
 export function encodeParentName(name: string): Uint8Array {
   const out = new Uint8Array(PARENT_NAME_BYTES);
-  const units = Math.min(name.length, PARENT_NAME_BYTES / 2);
+  const units = Math.min(name.length, PARENT_NAME_UNITS_MAX);
   for (let i = 0; i < units; i++) {
     const c = name.charCodeAt(i);
     out[2 * i] = c >>> 8;

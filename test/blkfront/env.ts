@@ -4,7 +4,6 @@
  * connections, a dom0 client, and a guest domain introduced to xenstored.
  */
 import type { ExecutionContext } from 'ava';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { openHypervisor } from '../../src/hypervisor/hypervisor.js';
 import { connectInProcess } from '../../src/xenstore-sim/client/in-process.js';
@@ -13,7 +12,8 @@ import { createGuestConnector } from '../../src/xenstore-sim/ring/connector.js';
 import { XenstoreServer } from '../../src/xenstore-sim/server/index.js';
 import { openGuest, type GuestHandles } from '../../src/blkfront/guest.js';
 import { available } from '../helpers/ci.js';
-import { repoRoot } from '../helpers/repo.js';
+import { introduceGuest } from '../helpers/guest-domain.js';
+import { nativeMissing } from '../helpers/native.js';
 import { createVbdNodes, RamBackend, type RamBackendOptions } from './ram-backend.js';
 
 export interface Env {
@@ -25,13 +25,10 @@ export interface Env {
   addDisk(devid: number, opts: RamBackendOptions): Promise<RamBackend>;
 }
 
-export function nativeBuilt(): boolean {
-  return existsSync(`${repoRoot()}/build/Release/splitblk.node`);
-}
 
 /** Whether the addon is built; fails under CI, else logs and passes. */
 export function needNative(t: ExecutionContext): boolean {
-  return available(t, nativeBuilt() ? undefined : 'the native addon is not built (npx node-gyp rebuild)');
+  return available(t, nativeMissing());
 }
 
 export async function setupEnv(t: ExecutionContext, memoryMiB = 64): Promise<Env> {
@@ -52,11 +49,7 @@ export async function setupEnv(t: ExecutionContext, memoryMiB = 64): Promise<Env
     await rm(rundir, { recursive: true, force: true });
   });
   const info = hypervisor.createDomain({ memoryMiB });
-  const start = hypervisor.startInfo(info.domid)!;
-  const home = `/local/domain/${info.domid}`;
-  await dom0.mkdir(home);
-  await dom0.setPerms(home, [{ domid: info.domid, perm: 'n' }]);
-  await dom0.introduce(info.domid, start.storeGfn, start.storePort);
+  await introduceGuest(dom0, hypervisor, info.domid);
   guest = await openGuest(hypervisor, info.domid);
   return {
     rundir,

@@ -3,6 +3,7 @@
  * directory, a guest domain created and a raw image attached through the toolstack, and the C
  * blkfront (test/c/blkfront, built here with gcc -Werror against the Xen headers) acting as
  * that guest: full xenbus handshake over its xenstore ring, verified random I/O, clean close.
+ * The tests run one at a time: each starts its own xenstored and backend, and CI has 2 cores.
  */
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
@@ -79,7 +80,7 @@ async function runVerified(
   return result.json ?? {};
 }
 
-test('C blkfront: one-page ring, verified random I/O through splitblk', async (t) => {
+test.serial('C blkfront: one-page ring, verified random I/O through splitblk', async (t) => {
   if (skipOrFail(t)) return;
   const report = await runVerified(t, ['--ring-order', '0', '--queues', '1', '--indirect-segments', '0', '--no-persistent', '--qd', '8', '--ops', '1500', '--seed', '7']);
   const f = report['features'] as Features;
@@ -95,7 +96,7 @@ test('C blkfront: one-page ring, verified random I/O through splitblk', async (t
   t.is(report['close']['leaked-grants'], 0);
 });
 
-test('C blkfront: order-4 ring, 4 queues, indirect descriptors and persistent grants, verified', async (t) => {
+test.serial('C blkfront: order-4 ring, 4 queues, indirect descriptors and persistent grants, verified', async (t) => {
   if (skipOrFail(t)) return;
   const report = await runVerified(t, ['--ring-order', '4', '--queues', '4', '--indirect-segments', '64', '--qd', '32', '--ops', '3000', '--seed', '11']);
   const f = report['features'] as Features;
@@ -113,7 +114,7 @@ test('C blkfront: order-4 ring, 4 queues, indirect descriptors and persistent gr
   t.is(report['close']['leaked-grants'], 0);
 });
 
-test('C blkfront: the verification catches sectors that do not hold what was written', async (t) => {
+test.serial('C blkfront: the verification catches sectors that do not hold what was written', async (t) => {
   if (skipOrFail(t)) return;
   // Sixteen sectors the guest never wrote hold junk: the read-back must expect zeros and object.
   const junk = Buffer.alloc(512, 0x5a);
@@ -125,7 +126,7 @@ test('C blkfront: the verification catches sectors that do not hold what was wri
   t.is(report['verify']['first-mismatch']['found-sector'], -1, 'junk has no pattern header');
 });
 
-test('C blkfront: a guest killed mid-I/O leaves the backend serving the next one', async (t) => {
+test.serial('C blkfront: a guest killed mid-I/O leaves the backend serving the next one', async (t) => {
   if (skipOrFail(t)) return;
   const report = await runVerified(t, ['--ring-order', '2', '--queues', '2', '--qd', '16', '--ops', '800', '--seed', '5'], undefined, 0, async (cluster, devid) => {
     const victim = spawn(binary, [cluster.rundir, '1', String(devid), 'bench', '--ring-order', '3', '--queues', '2', '--qd', '64', '--seconds', '60'], { stdio: 'ignore' });

@@ -49,9 +49,7 @@ export function splitblk(args: string[], env?: NodeJS.ProcessEnv): Promise<CliRe
 
 /** Run `splitblk ARGS`, and fail the test with its stderr unless it exits 0. Returns stdout. */
 export async function ok(t: ExecutionContext, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
-  const started = Date.now();
   const r = await splitblk(args, env);
-  if (process.env['SBTS_TIME']) t.log(`${Date.now() - started} ms: ${args.slice(0, 3).join(' ')}`);
   t.is(r.code, 0, `splitblk ${args.join(' ')} exited ${r.code ?? r.signal}: ${r.stderr}`);
   return r.stdout;
 }

@@ -7,6 +7,7 @@ import { openHypervisor } from '../../src/hypervisor/hypervisor.js';
 import { connectGuestRing } from '../../src/xenstore-sim/client/guest.js';
 import { XsType as T } from '../../src/xenstore-sim/wire/messages.js';
 import { available } from '../helpers/ci.js';
+import { nativeMissing } from '../helpers/native.js';
 import { RawClient, strings } from './helpers/raw-client.js';
 
 /*
@@ -14,10 +15,9 @@ import { RawClient, strings } from './helpers/raw-client.js';
  * talks through its ring page in emulated memory, and its death releases it.
  */
 const SPLITBLK = fileURLToPath(new URL('../../../bin/splitblk.js', import.meta.url));
-const ADDON = fileURLToPath(new URL('../../../build/Release/splitblk.node', import.meta.url));
 
 test('a guest introduced over the socket is served over its ring; its death releases it', async (t) => {
-  if (!available(t, existsSync(ADDON) ? undefined : 'the native addon is not built (npx node-gyp rebuild)')) return;
+  if (!available(t, nativeMissing())) return;
   const rundir = await mkdtemp('/dev/shm/xsdg-');
   mkdirSync(`${rundir}/xenstored`);
   const socket = `${rundir}/xenstored/socket`;

@@ -12,8 +12,12 @@ export const command: Command = {
 
 DISKSPEC is xl's: 'format=raw|vhd, vdev=xvda, access=rw|ro, devtype=disk|cdrom, target=/path'
 (target= last) or positional 'TARGET,FORMAT,VDEV,ACCESS'. Writes libxl's backend and frontend
-nodes in one transaction, waits for the backend (default ${ATTACH_TIMEOUT_MS / 1000} s) and prints the device id.
-Exit codes: 0 attached; 1 failed (no such domain, device exists, backend timeout); 2 bad DISKSPEC or usage.`,
+nodes (backend dom0-owned and guest-readable, frontend guest-owned and dom0-readable) in one
+transaction, waits until the backend answers (InitWait or later; --timeout, default ${ATTACH_TIMEOUT_MS / 1000} s)
+and prints the device id on one line (xvda: 51712). Formats: raw (served by tapdisk's aio
+driver) and vhd; access ro makes the backend refuse writes.
+Exit codes: 0 attached; 1 the target does not exist, no such domain, the domain already has that
+device, services not running, or the backend did not answer in time; 2 bad DISKSPEC or usage.`,
   async run(argv, ctx) {
     const { values, positionals } = parseFlags(argv, { rundir: { type: 'string' }, timeout: { type: 'string' } });
     if (positionals.length !== 2) throw new UsageError("expected DOMID and 'DISKSPEC'");

@@ -7,9 +7,12 @@ export const command: Command = {
   summary: 'detach a disk from a domain',
   usage: `usage: splitblk detach DOMID VDEV [--force] [--rundir DIR]
 
-Sets online=0 and Closing on the backend, waits up to ${DETACH_TIMEOUT_MS / 1000} s for Closed, then removes the
-device's nodes. --force removes them even if the backend does not close.
-Exit codes: 0 detached; 1 no such device or timeout; 2 usage.`,
+As libxl: sets online=0 and Closing on the backend, waits up to ${DETACH_TIMEOUT_MS / 1000} s for Closed, then
+removes the backend and frontend directories. The backend closes at once when the frontend holds
+no ring, after the frontend's Closing/Closed handshake otherwise, and on its own deadline when
+the frontend is dead or does not answer. --force removes the nodes even if the backend does not
+close (after waiting at most 1 s). VDEV is a name (xvda) or a device id (51712). Prints nothing.
+Exit codes: 0 detached; 1 no such device, services not running, or not closed in time; 2 usage.`,
   async run(argv, ctx) {
     const { values, positionals } = parseFlags(argv, { rundir: { type: 'string' }, force: { type: 'boolean' } });
     if (positionals.length !== 2) throw new UsageError('expected DOMID and VDEV');

@@ -32,6 +32,13 @@ JSON: {"features", "disk", "rw", "bs", "iodepth", "seed", "ios", "reads", "write
 Exit codes: 0 done (and verified); 1 failed (connect, I/O error); 2 usage; 3 verification failed.`,
   async run(argv, ctx) {
     const { rundir, vdev, opts, workload, format } = parseOptions(argv, ctx);
+    // Ctrl-C or SIGTERM ends the workload early and the device is still closed cleanly. The
+    // handlers go in before connecting: the frontend shows Connected in xenstore before
+    // Blkfront.connect() returns, and a signal in that window must not kill the process.
+    const abort = new AbortController();
+    const onSignal = () => abort.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     const hypervisor = openHypervisor(rundir);
     try {
       const guest = await openGuest(hypervisor, opts.domid);
@@ -39,16 +46,9 @@ Exit codes: 0 done (and verified); 1 failed (connect, I/O error); 2 usage; 3 ver
         const front = await Blkfront.connect(guest, opts);
         let result: WorkloadResult;
         let close: CloseReport | undefined;
-        // Ctrl-C or SIGTERM ends the workload early; the device is still closed cleanly.
-        const abort = new AbortController();
-        const onSignal = () => abort.abort();
-        process.once('SIGINT', onSignal);
-        process.once('SIGTERM', onSignal);
         try {
           result = await runWorkload(front.io, { ...workload, signal: abort.signal });
         } finally {
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
           close = await front.close();
         }
         const report = frontendReport(front, result, close);
@@ -61,6 +61,8 @@ Exit codes: 0 done (and verified); 1 failed (connect, I/O error); 2 usage; 3 ver
         await guest.close();
       }
     } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       hypervisor.close();
     }
   },

@@ -44,6 +44,16 @@ export const commands: Record<string, Loader | Group> = {
       unpause: () => load(import('./tap/unpause.js')),
       stats: () => load(import('./tap/stats.js')),
       serve: () => load(import('./tap/serve.js')),
+      snapshot: () => load(import('./tap/snapshot.js')),
+      coalesce: () => load(import('./tap/coalesce.js')),
+    },
+  },
+  job: {
+    summary: 'storage jobs (live snapshot, coalesce), QMP style',
+    verbs: {
+      list: () => load(import('./job/list.js')),
+      status: () => load(import('./job/status.js')),
+      cancel: () => load(import('./job/cancel.js')),
     },
   },
   bench: {

@@ -5,7 +5,7 @@ import { parseFlags, EXIT_FAILURE, type Command } from '../command.js';
 import { resolveRundir, xenstoredSocketPath, controlSocketPath } from '../rundir.js';
 import { Supervisor } from '../../toolstack/supervisor.js';
 import { socketAccepts } from '../../toolstack/connect.js';
-import { pidFilePath, readPid, processAlive } from '../../toolstack/pidfile.js';
+import { liveServices, pidFilePath, readPid, processAlive, servicePidDir, servicePidPath } from '../../toolstack/pidfile.js';
 
 const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
@@ -16,17 +16,28 @@ export const command: Command = {
   summary: 'start xenstored and the backend as supervised processes',
   usage: `usage: splitblk up [--rundir DIR] [--detach]
 
-Starts the xenstore simulator and the backend (blkback + tapdisk) as separate processes,
-restarts either if it dies (at most ${RESTARTS_MAX} times), and prints "ready" once both accept
-requests. In the foreground it runs until SIGTERM or SIGINT; --detach returns once ready.
+Starts the xenstore simulator and the backend (blkback + tapdisk) as separate processes and
+prints one line "ready" once both accept requests. In the foreground it runs until SIGTERM or
+SIGINT (or 'splitblk down'), then stops the backend, then xenstored; the services' output goes
+to stderr, each line prefixed with [xenstored] or [backend]. --detach runs it in the background
+(its log in DIR/up.log, its pid in DIR/up.pid) and returns once it printed ready.
+A service that dies is restarted, at most ${RESTARTS_MAX} times each; a restarted xenstored starts with an
+empty store, so the backend is restarted after it (see docs/cli.md, known limitations).
 The run directory: --rundir, else $SPLITBLK_RUNDIR, else /dev/shm/splitblk-<uid>.
-Exit codes: 0 ready (--detach) or stopped cleanly; 1 could not start or already running; 2 usage.`,
+Exit codes: 0 ready (--detach) or stopped by a signal; 1 could not start, already running, or a
+service died more than ${RESTARTS_MAX} times; 2 usage.`,
   async run(argv, ctx) {
     const { values } = parseFlags(argv, { rundir: { type: 'string' }, detach: { type: 'boolean' } }, false);
     const rundir = resolveRundir(values.rundir, ctx.env);
     const existing = readPid(pidFilePath(rundir));
     if (existing !== undefined && processAlive(existing)) {
       ctx.stderr.write(`splitblk up: already running in ${rundir} (pid ${existing})\n`);
+      return EXIT_FAILURE;
+    }
+    const orphans = liveServices(rundir);
+    if (orphans.length > 0) {
+      const which = orphans.map((s) => `${s.name} pid ${s.pid}`).join(', ');
+      ctx.stderr.write(`splitblk up: services of an earlier up still run in ${rundir} (${which}); run 'splitblk down' first\n`);
       return EXIT_FAILURE;
     }
     if (values.detach) return detach(rundir, ctx);
@@ -62,20 +73,23 @@ async function foreground(rundir: string, ctx: Parameters<Command['run']>[1]): P
   const xsSocket = xenstoredSocketPath(rundir);
   const ctlSocket = controlSocketPath(rundir);
   const self = ctx.selfArgv;
+  mkdirSync(servicePidDir(rundir), { recursive: true, mode: 0o700 });
   const supervisor = new Supervisor({
     log: ctx.stderr as never, restartsMax: RESTARTS_MAX, readyTimeoutMs: READY_TIMEOUT_MS, stopTimeoutMs: STOP_TIMEOUT_MS, env: ctx.env,
+    onSpawn: (name, pid) => writeFileSync(servicePidPath(rundir, name), `${pid}\n`),
   });
   const pidFile = pidFilePath(rundir);
   writeFileSync(pidFile, `${process.pid}\n`);
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= supervisor.stop().finally(() => rmSync(pidFile, { force: true })));
-  const signalled = new Promise<void>((resolve) => {
-    const onSignal = () => void stop().then(resolve);
+  // Resolves with the exit code: 0 when stopped by a signal, 1 when a service kept dying.
+  const stopped = new Promise<number>((resolve) => {
+    const onSignal = () => void stop().then(() => resolve(0));
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
     supervisor.onGiveUp = (name) => {
-      ctx.stderr.write(`splitblk up: ${name} keeps dying; stopping\n`);
-      onSignal();
+      ctx.stderr.write(`splitblk up: ${name} died more than ${RESTARTS_MAX} times; stopping\n`);
+      void stop().then(() => resolve(EXIT_FAILURE));
     };
   });
   try {
@@ -94,6 +108,5 @@ async function foreground(rundir: string, ctx: Parameters<Command['run']>[1]): P
     return EXIT_FAILURE;
   }
   ctx.stdout.write('ready\n');
-  await signalled;
-  return 0;
+  return stopped;
 }

@@ -3,10 +3,10 @@ import { SplitblkError } from '../../util/errors.js';
 import { ERR_NO_TAPDISK, ERR_PROTOCOL, ERR_TIMEOUT } from '../errors.js';
 import { FRAME_BYTES_MAX_DEFAULT, FrameParser, frame } from './frame.js';
 import {
-  decodeResponse, encodeRequest, type ControlOp, type ControlResult, type VbdDescription, type VbdStatsReport,
+  decodeResponse, encodeRequest, type ControlOp, type ControlResult, type JobDescription, type VbdDescription, type VbdStatsReport,
 } from './messages.js';
 
-export type { VbdDescription, VbdStatsReport } from './messages.js';
+export type { JobDescription, JobOutcome, VbdDescription, VbdStatsReport } from './messages.js';
 
 interface Waiter {
   resolve: (r: ControlResult) => void;
@@ -88,6 +88,37 @@ export class TapdiskClient {
   async stats(minor?: number): Promise<VbdStatsReport[]> {
     const r = await this.call({ kind: 'stats', minor: minor ?? null });
     return r.kind === 'stats' ? r.stats : this.unexpected(r);
+  }
+
+  /** Start a live snapshot of VBD `minor` onto the new leaf `newLeaf` (an absolute path). */
+  async snapshot(minor: number, newLeaf: string): Promise<JobDescription> {
+    return this.job(await this.call({ kind: 'snapshot', minor, newLeaf }));
+  }
+
+  /**
+   * Start a live coalesce of `node` (an absolute path) into its parent; with `minor` the node
+   * defaults to that VBD's leaf (a leaf coalesce).
+   */
+  async coalesce(target: { minor?: number; node?: string }): Promise<JobDescription> {
+    return this.job(await this.call({ kind: 'coalesce', minor: target.minor ?? null, node: target.node ?? null }));
+  }
+
+  async jobs(): Promise<JobDescription[]> {
+    const r = await this.call({ kind: 'job-list' });
+    return r.kind === 'jobs' ? r.jobs : this.unexpected(r);
+  }
+
+  async jobStatus(id: string): Promise<JobDescription> {
+    return this.job(await this.call({ kind: 'job-status', id }));
+  }
+
+  /** Ask a job to stop at its next safe point; answers its report (still running, usually). */
+  async jobCancel(id: string): Promise<JobDescription> {
+    return this.job(await this.call({ kind: 'job-cancel', id }));
+  }
+
+  private job(r: ControlResult): JobDescription {
+    return r.kind === 'job' ? r.job : this.unexpected(r);
   }
 
   /** Send one request and wait for its answer; server errors reject with their code. */

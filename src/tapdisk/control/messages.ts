@@ -27,18 +27,49 @@ export interface VbdStatsReport extends VbdStats {
   minor: number;
 }
 
+/** What a finished live operation reports (every field optional: each kind sets its own). */
+export interface JobOutcome {
+  pauseMs?: number;
+  snapshotPauseMs?: number;
+  snapshot?: string;
+  leaf?: string;
+  node?: string;
+  parent?: string;
+  removable?: string[];
+  /** Minors of the VBDs paused and reopened onto the new chain. */
+  refreshed?: number[];
+}
+
+/** A job as the control plane describes it. */
+export interface JobDescription {
+  id: string;
+  kind: string;
+  /** running | done | failed | cancelled */
+  status: string;
+  current: number;
+  total: number;
+  error: { code: string; message: string } | null;
+  result: JobOutcome | null;
+}
+
 export type ControlOp =
   | { kind: 'list' }
   | { kind: 'create'; spec: string; domid: number | null; device: number | null; readonly: boolean; direct: boolean }
   | { kind: 'close' | 'destroy' | 'pause'; minor: number }
   | { kind: 'unpause'; minor: number; spec: string | null }
-  | { kind: 'stats'; minor: number | null };
+  | { kind: 'stats'; minor: number | null }
+  | { kind: 'snapshot'; minor: number; newLeaf: string }
+  | { kind: 'coalesce'; minor: number | null; node: string | null }
+  | { kind: 'job-list' }
+  | { kind: 'job-status' | 'job-cancel'; id: string };
 
 export type ControlResult =
   | { kind: 'ok' }
   | { kind: 'list'; vbds: VbdDescription[] }
   | { kind: 'vbd'; vbd: VbdDescription }
   | { kind: 'stats'; stats: VbdStatsReport[] }
+  | { kind: 'job'; job: JobDescription }
+  | { kind: 'jobs'; jobs: JobDescription[] }
   | { kind: 'error'; code: string; message: string };
 
 /** uint64 fields decode to Long objects when the long package is present. */
@@ -62,6 +93,11 @@ export function encodeRequest(cookie: number, op: ControlOp): Uint8Array {
     case 'pause': m.pause = { minor: op.minor }; break;
     case 'unpause': m.unpause = { minor: op.minor, spec: op.spec ?? '' }; break;
     case 'stats': m.stats = op.minor === null ? { all: true } : { minor: op.minor }; break;
+    case 'snapshot': m.snapshot = { minor: op.minor, newLeaf: op.newLeaf }; break;
+    case 'coalesce': m.coalesce = { minor: op.minor ?? -1, node: op.node ?? '' }; break;
+    case 'job-list': m.jobList = {}; break;
+    case 'job-status': m.jobStatus = { id: op.id }; break;
+    case 'job-cancel': m.jobCancel = { id: op.id }; break;
   }
   return pb.Request.encode(m).finish();
 }
@@ -92,6 +128,14 @@ export function decodeRequest(bytes: Uint8Array): Result<{ cookie: number; op: C
     case 'pause': return ok({ cookie, op: { kind: 'pause', minor: m.pause!.minor ?? 0 } });
     case 'unpause': return ok({ cookie, op: { kind: 'unpause', minor: m.unpause!.minor ?? 0, spec: m.unpause!.spec || null } });
     case 'stats': return ok({ cookie, op: { kind: 'stats', minor: m.stats!.all ? null : m.stats!.minor ?? 0 } });
+    case 'snapshot': return ok({ cookie, op: { kind: 'snapshot', minor: m.snapshot!.minor ?? 0, newLeaf: m.snapshot!.newLeaf ?? '' } });
+    case 'coalesce': {
+      const c = m.coalesce!;
+      return ok({ cookie, op: { kind: 'coalesce', minor: orNull(c.minor ?? -1), node: c.node || null } });
+    }
+    case 'jobList': return ok({ cookie, op: { kind: 'job-list' } });
+    case 'jobStatus': return ok({ cookie, op: { kind: 'job-status', id: m.jobStatus!.id ?? '' } });
+    case 'jobCancel': return ok({ cookie, op: { kind: 'job-cancel', id: m.jobCancel!.id ?? '' } });
     default:
       return err(new SplitblkError(ERR_PROTOCOL, `control request ${cookie} has no operation`, { cookie }));
   }
@@ -145,6 +189,39 @@ function statsFromWire(s: splitblk.tapdisk.IVbdStats): VbdStatsReport {
   };
 }
 
+function jobToWire(j: JobDescription): splitblk.tapdisk.IJob {
+  const r = j.result;
+  return {
+    id: j.id, kind: j.kind, status: j.status, current: j.current, total: j.total, error: j.error,
+    result: r === null ? null : {
+      pauseMs: r.pauseMs ?? 0, snapshotPauseMs: r.snapshotPauseMs ?? 0, snapshot: r.snapshot ?? '', leaf: r.leaf ?? '',
+      node: r.node ?? '', parent: r.parent ?? '', removable: r.removable ?? [], refreshed: r.refreshed ?? [],
+    },
+  };
+}
+
+/** Empty strings and zero pauses on the wire are absent fields here. */
+function outcomeFromWire(r: splitblk.tapdisk.IJobResult): JobOutcome {
+  const out: JobOutcome = {};
+  if (r.pauseMs) out.pauseMs = r.pauseMs;
+  if (r.snapshotPauseMs) out.snapshotPauseMs = r.snapshotPauseMs;
+  if (r.snapshot) out.snapshot = r.snapshot;
+  if (r.leaf) out.leaf = r.leaf;
+  if (r.node) out.node = r.node;
+  if (r.parent) out.parent = r.parent;
+  if (r.removable?.length) out.removable = r.removable;
+  if (r.refreshed?.length) out.refreshed = r.refreshed;
+  return out;
+}
+
+function jobFromWire(j: splitblk.tapdisk.IJob): JobDescription {
+  return {
+    id: j.id ?? '', kind: j.kind ?? '', status: j.status ?? '', current: num(j.current), total: num(j.total),
+    error: j.error ? { code: j.error.code ?? '', message: j.error.message ?? '' } : null,
+    result: j.result ? outcomeFromWire(j.result) : null,
+  };
+}
+
 export function encodeResponse(cookie: number, result: ControlResult): Uint8Array {
   const m: splitblk.tapdisk.IResponse = { cookie };
   switch (result.kind) {
@@ -152,6 +229,8 @@ export function encodeResponse(cookie: number, result: ControlResult): Uint8Arra
     case 'list': m.list = { vbds: result.vbds.map(vbdToWire) }; break;
     case 'vbd': m.vbd = vbdToWire(result.vbd); break;
     case 'stats': m.stats = { stats: result.stats.map(statsToWire) }; break;
+    case 'job': m.job = jobToWire(result.job); break;
+    case 'jobs': m.jobs = { jobs: result.jobs.map(jobToWire) }; break;
     case 'error': m.error = { code: result.code, message: result.message }; break;
   }
   return pb.Response.encode(m).finish();
@@ -171,6 +250,8 @@ export function decodeResponse(bytes: Uint8Array): Result<{ cookie: number; resu
     case 'list': return ok({ cookie, result: { kind: 'list', vbds: (m.list!.vbds ?? []).map(vbdFromWire) } });
     case 'vbd': return ok({ cookie, result: { kind: 'vbd', vbd: vbdFromWire(m.vbd!) } });
     case 'stats': return ok({ cookie, result: { kind: 'stats', stats: (m.stats!.stats ?? []).map(statsFromWire) } });
+    case 'job': return ok({ cookie, result: { kind: 'job', job: jobFromWire(m.job!) } });
+    case 'jobs': return ok({ cookie, result: { kind: 'jobs', jobs: (m.jobs!.jobs ?? []).map(jobFromWire) } });
     default:
       return err(new SplitblkError(ERR_PROTOCOL, `control response ${cookie} has no result`, { cookie }));
   }

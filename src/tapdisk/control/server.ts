@@ -6,6 +6,7 @@ import { ERR_INTERNAL, ERR_SOCKET_IN_USE } from '../errors.js';
 import type { Tapdisk } from '../tapdisk.js';
 import type { Vbd } from '../vbd.js';
 import { FRAME_BYTES_MAX_DEFAULT, FrameParser, frame } from './frame.js';
+import { LiveOps } from './live-ops.js';
 import { decodeRequest, encodeResponse, type ControlOp, type ControlResult, type VbdDescription } from './messages.js';
 
 export function describeVbd(vbd: Vbd): VbdDescription {
@@ -21,6 +22,12 @@ export interface ControlServerOptions {
   /** Runs after each operation is answered, whether it succeeded or not (tap serve uses it to
    *  exit when idle). */
   afterOp?: (op: ControlOp['kind']) => void;
+  /**
+   * The data-path registry, where live operations find the VBDs of other processes that use a
+   * chain. Default: `registry/` beside the socket (`<rundir>/tapdisk/registry` for the sockets
+   * of a run directory).
+   */
+  registryDir?: string;
 }
 
 /**
@@ -32,6 +39,7 @@ export class ControlServer {
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
   private socketPath = '';
+  private live: LiveOps | null = null;
 
   constructor(private readonly tapdisk: Tapdisk, private readonly opts: ControlServerOptions = {}) {}
 
@@ -48,6 +56,12 @@ export class ControlServer {
     });
     this.server = server;
     this.socketPath = socketPath;
+    this.live = new LiveOps(this.tapdisk, this.opts.registryDir ?? path.join(path.dirname(socketPath), 'registry'));
+  }
+
+  /** The live operations and their jobs (null before listen()). */
+  get liveOps(): LiveOps | null {
+    return this.live;
   }
 
   private accept(socket: net.Socket): void {
@@ -114,6 +128,19 @@ export class ControlServer {
         const vbds = op.minor === null ? tapdisk.vbds() : [tapdisk.require(op.minor)];
         return { kind: 'stats', stats: vbds.map((v) => ({ minor: v.minor, ...v.stats() })) };
       }
+      default:
+        return this.runLive(op);
+    }
+  }
+
+  private async runLive(op: Extract<ControlOp, { kind: 'snapshot' | 'coalesce' | 'job-list' | 'job-status' | 'job-cancel' }>): Promise<ControlResult> {
+    const live = this.live!;
+    switch (op.kind) {
+      case 'snapshot': return { kind: 'job', job: live.snapshot(op.minor, op.newLeaf) };
+      case 'coalesce': return { kind: 'job', job: await live.coalesce(op.minor, op.node) };
+      case 'job-list': return { kind: 'jobs', jobs: live.list() };
+      case 'job-status': return { kind: 'job', job: live.status(op.id) };
+      case 'job-cancel': return { kind: 'job', job: live.cancel(op.id) };
     }
   }
 

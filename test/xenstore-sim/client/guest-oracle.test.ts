@@ -1,6 +1,5 @@
 import test from 'ava';
-import { closeSync, constants, existsSync, openSync, writeSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { native } from '../../../src/native/index.js';
 import { XsError, type XsClient } from '../../../src/xenstore-sim/client/api.js';
 import { XsClientImpl } from '../../../src/xenstore-sim/client/client.js';
@@ -12,6 +11,8 @@ import { createGuestConnector } from '../../../src/xenstore-sim/ring/connector.j
 import type { RingDoorbell } from '../../../src/xenstore-sim/ring/doorbell.js';
 import { RingByteStream, XsRingPage } from '../../../src/xenstore-sim/ring/stream.js';
 import { XenstoreServer } from '../../../src/xenstore-sim/server/index.js';
+import { available } from '../../helpers/ci.js';
+import { nativeMissing } from '../../helpers/native.js';
 import { need, oracleAvailable, startOracle, waitForPath, within } from './helpers.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 
@@ -20,7 +21,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
  * (its fake ring file, see the oracle's README) and against our daemon (emulated guest memory
  * and event channels). The answers must be the same.
  */
-const nativeBuilt = () => existsSync(fileURLToPath(new URL('../../../../build/Release/splitblk.node', import.meta.url)));
 const DOMID = 5;
 
 async function scenario(guest: XsClient, dom0: XsClient, domid: number): Promise<Record<string, unknown>> {
@@ -88,7 +88,7 @@ function oracleDoorbell(fifo: string, domid: number, pollMs: number): RingDoorbe
 }
 
 test('guest ring scenario against the real C xenstored', async (t) => {
-  if (!need(t, oracleAvailable() && nativeBuilt(), 'the C xenstored oracle or the native addon is missing')) return;
+  if (!need(t, oracleAvailable() && nativeMissing() === undefined, 'the C xenstored oracle or the native addon is missing')) return;
   const daemon = await startOracle();
   const dom0 = await connectSocket(daemon.socket);
   let guest: XsClient | undefined;
@@ -112,7 +112,7 @@ test('guest ring scenario against the real C xenstored', async (t) => {
 });
 
 test('guest ring scenario against our daemon', async (t) => {
-  if (!need(t, nativeBuilt(), 'the native addon is not built')) return;
+  if (!available(t, nativeMissing())) return;
   const rundir = await mkdtemp('/dev/shm/xsg-');
   const hypervisor = openHypervisor(rundir);
   const connector = createGuestConnector(hypervisor);

@@ -1,6 +1,5 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -14,14 +13,16 @@ import type { ByteStream } from '../../../src/xenstore-sim/server/stream.js';
 import { XenstoreServer } from '../../../src/xenstore-sim/server/index.js';
 import { encodePacket, nulTerminated } from '../../../src/xenstore-sim/wire/serializer.js';
 import { XsType } from '../../../src/xenstore-sim/wire/messages.js';
-import { need, within } from './helpers.js';
+import { introduceGuest } from '../../helpers/guest-domain.js';
+import { available } from '../../helpers/ci.js';
+import { nativeMissing } from '../../helpers/native.js';
+import { within } from './helpers.js';
 
 /*
  * Guests talk to our daemon through their xenstore ring page in emulated guest memory, woken
  * by emulated event channels: INTRODUCE maps the page (ForeignMemory) and binds the port.
  */
 const CHILD = fileURLToPath(new URL('./guest-child.js', import.meta.url));
-const nativeBuilt = () => existsSync(fileURLToPath(new URL('../../../../build/Release/splitblk.node', import.meta.url)));
 
 async function setup() {
   const rundir = await mkdtemp('/dev/shm/xsg-');
@@ -41,13 +42,7 @@ async function setup() {
   const dom0 = connectInProcess(server, 0);
   const newGuest = async () => {
     const info = hypervisor.createDomain({ memoryMiB: 1 });
-    const start = hypervisor.startInfo(info.domid)!;
-    // As the toolstack does: the guest's home, owned by the guest, then INTRODUCE.
-    const home = `/local/domain/${info.domid}`;
-    await dom0.mkdir(home);
-    await dom0.setPerms(home, [{ domid: info.domid, perm: 'n' }]);
-    await dom0.introduce(info.domid, start.storeGfn, start.storePort);
-    return start;
+    return introduceGuest(dom0, hypervisor, info.domid);
   };
   return {
     rundir, hypervisor, server, dom0, streams, newGuest,
@@ -62,7 +57,7 @@ async function setup() {
 }
 
 test('a guest process reads, writes, transacts and watches through its ring', async (t) => {
-  if (!need(t, nativeBuilt(), 'the native addon is not built (npx node-gyp rebuild)')) return;
+  if (!available(t, nativeMissing())) return;
   const env = await setup();
   try {
     await env.dom0.write('/secret', 'dom0 only');
@@ -111,7 +106,7 @@ const hostile: [string, (page: XsRingPage) => void][] = [
 
 for (const [name, attack] of hostile) {
   test(`hostile guest ring: ${name} closes that connection only`, async (t) => {
-    if (!need(t, nativeBuilt(), 'the native addon is not built (npx node-gyp rebuild)')) return;
+    if (!available(t, nativeMissing())) return;
     const env = await setup();
     try {
       const bad = await env.newGuest();
@@ -143,7 +138,7 @@ for (const [name, attack] of hostile) {
 }
 
 test('a guest that dies is released: @releaseDomain fires and it is no longer introduced', async (t) => {
-  if (!need(t, nativeBuilt(), 'the native addon is not built (npx node-gyp rebuild)')) return;
+  if (!available(t, nativeMissing())) return;
   const env = await setup();
   try {
     const guest = await env.newGuest();
@@ -167,7 +162,7 @@ test('a guest that dies is released: @releaseDomain fires and it is no longer in
 });
 
 test('requests a guest writes before INTRODUCE wait in its ring and are answered after', async (t) => {
-  if (!need(t, nativeBuilt(), 'the native addon is not built (npx node-gyp rebuild)')) return;
+  if (!available(t, nativeMissing())) return;
   const env = await setup();
   try {
     const info = env.hypervisor.createDomain({ memoryMiB: 1 });

@@ -35,6 +35,8 @@ interface Workload {
   goal: number;
 }
 
+const PAGE_BYTES = 4096;
+
 const workloads: Workload[] = [
   { name: '4k-randread-qd32', pattern: 'randread', blockBytes: 4096, depth: 32, goalEngine: 'best', goal: 0.6 },
   { name: '64k-read-qd1', pattern: 'read', blockBytes: 65536, depth: 1, goalEngine: 'psync', goal: 0.8 },
@@ -66,7 +68,8 @@ async function fio(file: string, w: Workload, engine: 'io_uring' | 'psync', seco
   const r = await exec('fio', [
     '--name=bench', `--filename=${file}`, `--rw=${w.pattern}`, `--bs=${w.blockBytes}`,
     `--iodepth=${engine === 'psync' ? 1 : w.depth}`, `--ioengine=${engine}`, `--runtime=${seconds}`,
-    '--time_based', '--invalidate=0', '--output-format=json',
+    // Page-aligned buffers, as the backend's granted pages are (see benchVbd for why it matters).
+    '--time_based', '--invalidate=0', `--iomem_align=${PAGE_BYTES}`, '--output-format=json',
   ], (seconds + 30) * 1000);
   if (r.code !== 0) return null;
   try {
@@ -80,12 +83,15 @@ async function fio(file: string, w: Workload, engine: 'io_uring' | 'psync', seco
 async function core(file: string, seconds: number): Promise<Row[]> {
   const aio = native.aio.create({ depthMax: 256, iovecsMax: 8192 });
   const tapdisk = new Tapdisk({ aio });
-  const region = tapdisk.registerRegion(new ArrayBuffer(32 << 20));
+  // Page-aligned buffers, as granted pages are (see benchVbd): skip to the first page boundary.
+  const buffer = new ArrayBuffer((32 << 20) + PAGE_BYTES);
+  const regionOffset = (PAGE_BYTES - Number(native.bufferAddress(buffer) % BigInt(PAGE_BYTES))) % PAGE_BYTES;
+  const region = tapdisk.registerRegion(buffer);
   const rows: Row[] = [];
   try {
     const vbd = await tapdisk.open(`aio:${file}`);
     for (const w of workloads) {
-      const r = await benchVbd(vbd, region, { ...w, seconds, clock: systemClock });
+      const r = await benchVbd(vbd, region, { ...w, seconds, clock: systemClock, regionOffset });
       rows.push({ workload: w.name, engine: `core ${aio.engine}`, iops: r.iops, 'bytes-per-second': r.bytesPerSecond });
     }
   } finally {

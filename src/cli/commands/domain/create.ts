@@ -10,9 +10,13 @@ export const command: Command = {
   summary: 'create a simulated guest domain',
   usage: `usage: splitblk domain create [--domid N] [--name NAME] [--memory MiB] [--rundir DIR]
 
-Creates the guest's memory, grant table and event channels, its xenstore home
-(/local/domain/N with libxl's permissions, name, domid), and INTRODUCEs it to xenstored.
-Prints the domid. Exit codes: 0 created; 1 failed (e.g. domid in use, services not up); 2 usage.`,
+Creates the guest's memory (--memory MiB, default ${MEMORY_MIB_DEFAULT}), grant table and event channels, its
+xenstore home (/local/domain/N, owned by dom0 and readable by the guest, with name and domid, and
+libxl's sub-directories: device, control read-only, data, drivers, feature, attr, error and
+control/shutdown guest-owned), and INTRODUCEs it to xenstored (@introduceDomain fires).
+Without --domid the lowest free domid is used; the name defaults to domain-N.
+Prints the domid on one line.
+Exit codes: 0 created; 1 failed (e.g. domid in use, services not running); 2 usage.`,
   async run(argv, ctx) {
     const { values } = parseFlags(argv, {
       domid: { type: 'string' }, name: { type: 'string' }, memory: { type: 'string' }, rundir: { type: 'string' },

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { outputFlag, parseFlags, sizeFlag, type Command } from '../../command.js';
+import { outputFlag, parseFlags, sizeFlag, type Command, type CommandContext } from '../../command.js';
 import { printTable } from '../../table.js';
 import { native } from '../../../native/index.js';
 import { SECTOR_SIZE, TdOp, TdStatus, type TdRequest } from '../../../tapdisk/api.js';
@@ -28,6 +28,24 @@ const BLOCK_BYTES = 64 * 1024;
 const DEPTH = 8;
 const PAGE = 4096;
 const ROUNDS = 3;
+/** The fill pattern is written in VHD-block-sized pieces (2 MiB, the default block size). */
+const FILL_CHUNK_BYTES = 2 << 20;
+/** The live coalesce runs on at most this much disk, so the pause measured stays comparable. */
+const LIVE_COALESCE_BYTES_MAX = 64 << 20;
+
+interface WorkloadRow {
+  workload: string;
+  raw: number;
+  vhd: number;
+  ratio: number;
+  goal: number;
+}
+
+interface CoalesceResult {
+  vhdSeconds: number;
+  qemuSeconds: number | null;
+  ratio: number | null;
+}
 
 /** One sequential pass of `op` over the disk; returns bytes per second. */
 function pass(vbd: Vbd, region: number, op: TdOp): Promise<number> {
@@ -67,10 +85,10 @@ function pass(vbd: Vbd, region: number, op: TdOp): Promise<number> {
   });
 }
 
-/** Write `fraction` of the blocks of a VHD (every other 2 MiB block for 0.5) with a pattern. */
+/** Write every `every`-th 2 MiB block of a VHD (every other one for 2) with a pattern. */
 async function fill(vhdPath: string, bytes: number, every: number): Promise<number> {
   const io = await openVhdChain(vhdPath);
-  const chunk = new Uint8Array(2 << 20).fill(0x5a);
+  const chunk = new Uint8Array(FILL_CHUNK_BYTES).fill(0x5a);
   let written = 0;
   for (let at = 0, i = 0; at < bytes; at += chunk.length, i++) {
     if (i % every !== 0) continue;
@@ -89,7 +107,7 @@ function qemuCommitSeconds(dir: string, bytes: number): number | null {
     execFileSync('qemu-io', ['-f', 'qcow2', '-c', `write -P 0x11 0 ${bytes}`, base], { stdio: 'ignore' });
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', child]);
     const cmds = [];
-    for (let at = 0, i = 0; at < bytes; at += 2 << 20, i++) if (i % 2 === 0) cmds.push('-c', `write -P 0x5a ${at} 2M`);
+    for (let at = 0, i = 0; at < bytes; at += FILL_CHUNK_BYTES, i++) if (i % 2 === 0) cmds.push('-c', `write -P 0x5a ${at} ${FILL_CHUNK_BYTES}`);
     execFileSync('qemu-io', ['-f', 'qcow2', ...cmds, child], { stdio: 'ignore' });
     const t0 = performance.now();
     execFileSync('qemu-img', ['commit', '-q', '-f', 'qcow2', child]);
@@ -99,13 +117,22 @@ function qemuCommitSeconds(dir: string, bytes: number): number | null {
   }
 }
 
-async function leafCoalescePause(tapdisk: Tapdisk, region: number, dir: string, bytes: number): Promise<number> {
-  const base = path.join(dir, 'lc-base.vhd');
-  const leaf = path.join(dir, 'lc-leaf.vhd');
+/**
+ * A dynamic base filled completely and a differencing child over it with every
+ * `childEvery`-th block written: the chain both coalesce measurements start from.
+ */
+async function filledChain(dir: string, prefix: string, bytes: number, childEvery: number): Promise<string> {
+  const base = path.join(dir, `${prefix}-base.vhd`);
+  const child = path.join(dir, `${prefix}-child.vhd`);
   await createVhd({ path: base, type: 'dynamic', size: bytes });
   await fill(base, bytes, 1);
-  await createVhd({ path: leaf, type: 'differencing', parent: base });
-  await fill(leaf, bytes, 4);
+  await createVhd({ path: child, type: 'differencing', parent: base });
+  await fill(child, bytes, childEvery);
+  return child;
+}
+
+async function leafCoalescePause(tapdisk: Tapdisk, region: number, dir: string, bytes: number): Promise<number> {
+  const leaf = await filledChain(dir, 'lc', bytes, 4);
   const vbd = await tapdisk.open(`vhd:${leaf}`);
   let stop = false;
   const writer = (async () => {
@@ -132,6 +159,63 @@ async function leafCoalescePause(tapdisk: Tapdisk, region: number, dir: string, 
   }
 }
 
+/**
+ * Raw against VHD on fresh images per round (a first touch happens once); the best of the
+ * rounds counts, raw and VHD alternating so both see the same machine state.
+ */
+async function rawVsVhd(tapdisk: Tapdisk, region: number, dir: string, bytes: number): Promise<WorkloadRow[]> {
+  const results: Record<string, Record<string, number>> = { raw: {}, vhd: {} };
+  const best = (kind: string, w: string, v: number) => (results[kind]![w] = Math.max(results[kind]![w] ?? 0, v));
+  for (let round = 0; round < ROUNDS; round++) {
+    const raw = path.join(dir, 'disk.raw');
+    const vhd = path.join(dir, 'disk.vhd');
+    fs.rmSync(raw, { force: true });
+    fs.rmSync(vhd, { force: true });
+    fs.closeSync(fs.openSync(raw, 'w'));
+    fs.truncateSync(raw, bytes);
+    await createVhd({ path: vhd, type: 'dynamic', size: bytes });
+    for (const [kind, spec] of [['raw', `aio:${raw}`], ['vhd', `vhd:${vhd}`]] as const) {
+      const vbd = await tapdisk.open(spec);
+      best(kind, 'first-touch-write', await pass(vbd, region, TdOp.Write));
+      best(kind, 'overwrite', await pass(vbd, region, TdOp.Write));
+      best(kind, 'read', await pass(vbd, region, TdOp.Read));
+      await tapdisk.destroy(vbd.minor);
+    }
+  }
+  const goals: Record<string, number> = { 'first-touch-write': 0.5, overwrite: 0.9, read: 0.9 };
+  return Object.keys(goals).map((w) => {
+    const r = results['raw']![w]!;
+    const v = results['vhd']![w]!;
+    return { workload: w, raw: r, vhd: v, ratio: v / r, goal: goals[w]! };
+  });
+}
+
+/** Offline coalesce of a half-written child against `qemu-img commit` moving the same data. */
+async function coalesceVsQemu(dir: string, bytes: number): Promise<CoalesceResult> {
+  const child = await filledChain(dir, 'c', bytes, 2);
+  const t0 = performance.now();
+  await coalesceVhd(child);
+  const vhdSeconds = (performance.now() - t0) / 1000;
+  const qemuSeconds = qemuCommitSeconds(dir, bytes);
+  return { vhdSeconds, qemuSeconds, ratio: qemuSeconds === null ? null : qemuSeconds / vhdSeconds };
+}
+
+function printReport(ctx: CommandContext, json: boolean, rows: WorkloadRow[], coalesce: CoalesceResult | undefined, pauseMs: number): void {
+  if (json) {
+    ctx.stdout.write(JSON.stringify({ workloads: rows.map((r) => ({ workload: r.workload, 'raw-bytes-per-second': r.raw, 'vhd-bytes-per-second': r.vhd, ratio: r.ratio, goal: r.goal })), coalesce: coalesce && { 'vhd-seconds': coalesce.vhdSeconds, 'qemu-img-commit-seconds': coalesce.qemuSeconds, ratio: coalesce.ratio }, 'leaf-coalesce-pause-ms': pauseMs }) + '\n');
+    return;
+  }
+  const mib = (n: number) => (n / (1 << 20)).toFixed(1);
+  printTable(ctx.stdout, ['workload', 'raw MiB/s', 'vhd MiB/s', 'ratio', 'goal'], rows.map((r) => ({
+    workload: r.workload, 'raw MiB/s': mib(r.raw), 'vhd MiB/s': mib(r.vhd), ratio: r.ratio.toFixed(2), goal: `>= ${r.goal}`,
+  })));
+  if (coalesce) {
+    ctx.stdout.write(`\ncoalesce: ${coalesce.vhdSeconds.toFixed(3)} s; qemu-img commit (qcow2, same data): ` +
+      `${coalesce.qemuSeconds === null ? 'n/a' : `${coalesce.qemuSeconds.toFixed(3)} s; ratio ${coalesce.ratio!.toFixed(2)} (goal >= 1.0)`}\n`);
+  }
+  ctx.stdout.write(`live leaf coalesce: guest-visible pause ${pauseMs.toFixed(1)} ms (goal <= 100 ms)\n`);
+}
+
 export const command: Command = {
   summary: 'VHD against raw, coalesce against qemu-img commit, live coalesce pause',
   usage,
@@ -143,67 +227,19 @@ export const command: Command = {
     const aio = native.aio.create({ depthMax: 256, iovecsMax: 8192, engine: 'auto' });
     const tapdisk = new Tapdisk({ aio });
     const region = tapdisk.registerRegion(new ArrayBuffer(DEPTH * BLOCK_BYTES));
-    const rows: { workload: string; raw: number; vhd: number; ratio: number; goal: number }[] = [];
-    let coalesce: { vhdSeconds: number; qemuSeconds: number | null; ratio: number | null } | undefined;
+    let rows: WorkloadRow[] = [];
+    let coalesce: CoalesceResult | undefined;
     let pauseMs = 0;
     try {
-      // Fresh images per round (a first touch happens once); the best of the rounds counts,
-      // raw and VHD alternating so both see the same machine state.
-      const results: Record<string, Record<string, number>> = { raw: {}, vhd: {} };
-      const best = (kind: string, w: string, v: number) => (results[kind]![w] = Math.max(results[kind]![w] ?? 0, v));
-      for (let round = 0; round < ROUNDS; round++) {
-        const raw = path.join(dir, 'disk.raw');
-        const vhd = path.join(dir, 'disk.vhd');
-        fs.rmSync(raw, { force: true });
-        fs.rmSync(vhd, { force: true });
-        fs.closeSync(fs.openSync(raw, 'w'));
-        fs.truncateSync(raw, bytes);
-        await createVhd({ path: vhd, type: 'dynamic', size: bytes });
-        for (const [kind, spec] of [['raw', `aio:${raw}`], ['vhd', `vhd:${vhd}`]] as const) {
-          const vbd = await tapdisk.open(spec);
-          best(kind, 'first-touch-write', await pass(vbd, region, TdOp.Write));
-          best(kind, 'overwrite', await pass(vbd, region, TdOp.Write));
-          best(kind, 'read', await pass(vbd, region, TdOp.Read));
-          await tapdisk.destroy(vbd.minor);
-        }
-      }
-      const goals: Record<string, number> = { 'first-touch-write': 0.5, overwrite: 0.9, read: 0.9 };
-      for (const w of Object.keys(goals)) {
-        const r = results['raw']![w]!;
-        const v = results['vhd']![w]!;
-        rows.push({ workload: w, raw: r, vhd: v, ratio: v / r, goal: goals[w]! });
-      }
-
-      const base = path.join(dir, 'c-base.vhd');
-      const child = path.join(dir, 'c-child.vhd');
-      await createVhd({ path: base, type: 'dynamic', size: bytes });
-      await fill(base, bytes, 1);
-      await createVhd({ path: child, type: 'differencing', parent: base });
-      await fill(child, bytes, 2);
-      const t0 = performance.now();
-      await coalesceVhd(child);
-      const vhdSeconds = (performance.now() - t0) / 1000;
-      const qemuSeconds = qemuCommitSeconds(dir, bytes);
-      coalesce = { vhdSeconds, qemuSeconds, ratio: qemuSeconds === null ? null : qemuSeconds / vhdSeconds };
-      pauseMs = await leafCoalescePause(tapdisk, region, dir, Math.min(bytes, 64 << 20));
+      rows = await rawVsVhd(tapdisk, region, dir, bytes);
+      coalesce = await coalesceVsQemu(dir, bytes);
+      pauseMs = await leafCoalescePause(tapdisk, region, dir, Math.min(bytes, LIVE_COALESCE_BYTES_MAX));
     } finally {
       await tapdisk.close();
       await aio.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
-    if (format === 'json') {
-      ctx.stdout.write(JSON.stringify({ workloads: rows.map((r) => ({ workload: r.workload, 'raw-bytes-per-second': r.raw, 'vhd-bytes-per-second': r.vhd, ratio: r.ratio, goal: r.goal })), coalesce: coalesce && { 'vhd-seconds': coalesce.vhdSeconds, 'qemu-img-commit-seconds': coalesce.qemuSeconds, ratio: coalesce.ratio }, 'leaf-coalesce-pause-ms': pauseMs }) + '\n');
-      return 0;
-    }
-    const mib = (n: number) => (n / (1 << 20)).toFixed(1);
-    printTable(ctx.stdout, ['workload', 'raw MiB/s', 'vhd MiB/s', 'ratio', 'goal'], rows.map((r) => ({
-      workload: r.workload, 'raw MiB/s': mib(r.raw), 'vhd MiB/s': mib(r.vhd), ratio: r.ratio.toFixed(2), goal: `>= ${r.goal}`,
-    })));
-    if (coalesce) {
-      ctx.stdout.write(`\ncoalesce: ${coalesce.vhdSeconds.toFixed(3)} s; qemu-img commit (qcow2, same data): ` +
-        `${coalesce.qemuSeconds === null ? 'n/a' : `${coalesce.qemuSeconds.toFixed(3)} s; ratio ${coalesce.ratio!.toFixed(2)} (goal >= 1.0)`}\n`);
-    }
-    ctx.stdout.write(`live leaf coalesce: guest-visible pause ${pauseMs.toFixed(1)} ms (goal <= 100 ms)\n`);
+    printReport(ctx, format === 'json', rows, coalesce, pauseMs);
     return 0;
   },
 };

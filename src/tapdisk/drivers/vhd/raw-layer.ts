@@ -1,6 +1,7 @@
 /** A raw file as the bottom of a VHD chain (a differencing disk whose parent id is nil). */
 import { open, type FileHandle } from 'node:fs/promises';
 import { SplitblkError } from '../../../util/errors.js';
+import { VHD_SECTOR_SIZE } from '../../../vhd/constants.js';
 
 export class RawLayer {
   readonly kind = 'raw' as const;
@@ -11,7 +12,7 @@ export class RawLayer {
   ) {}
 
   get sectors(): number {
-    return Math.floor(this.sizeBytes / 512);
+    return Math.floor(this.sizeBytes / VHD_SECTOR_SIZE);
   }
 
   static async open(path: string): Promise<RawLayer> {

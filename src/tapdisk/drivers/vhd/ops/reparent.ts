@@ -12,6 +12,7 @@ import {
   encodeHeader,
   encodeLocatorPath,
   locatorSpaceBytes,
+  PARENT_NAME_UNITS_MAX,
   PLAT_CODE_W2KU,
   vhdError,
   vhdTimeFromDate,
@@ -46,7 +47,7 @@ function relocate(child: VhdFile, parentPath: string): { locators: Locator[]; da
     data.push(bytes);
     return { ...l, dataLength: bytes.length };
   });
-  if (rel.length > 256) throw vhdError(VhdErrorCode.BadField, `${child.path}: the path of ${parentPath} is too long for the parent name`);
+  if (rel.length > PARENT_NAME_UNITS_MAX) throw vhdError(VhdErrorCode.BadField, `${child.path}: the path of ${parentPath} is too long for the parent name`);
   return { locators, data };
 }
 
