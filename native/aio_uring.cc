@@ -45,14 +45,19 @@ int Register(int fd, unsigned opcode, void* arg, unsigned count) {
 }
 
 // Every opcode we issue must be supported (IORING_REGISTER_PROBE, Linux 5.6, like FALLOCATE).
-bool SupportsOurOps(int ringFd) {
+// `plainRw` reports the optional IORING_OP_READ/WRITE (also 5.6), used for one-iovec transfers.
+bool SupportsOurOps(int ringFd, bool* plainRw = nullptr) {
   constexpr unsigned kProbeOps = 64;
   alignas(io_uring_probe) unsigned char storage[sizeof(io_uring_probe) + kProbeOps * sizeof(io_uring_probe_op)] = {};
   auto* probe = reinterpret_cast<io_uring_probe*>(storage);
   if (Register(ringFd, IORING_REGISTER_PROBE, probe, kProbeOps) != 0) return false;
+  auto supported = [probe](unsigned op) {
+    return op <= probe->last_op && (probe->ops[op].flags & IO_URING_OP_SUPPORTED) != 0;
+  };
   for (unsigned op : {IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC, IORING_OP_FALLOCATE}) {
-    if (op > probe->last_op || !(probe->ops[op].flags & IO_URING_OP_SUPPORTED)) return false;
+    if (!supported(op)) return false;
   }
+  if (plainRw != nullptr) *plainRw = supported(IORING_OP_READ) && supported(IORING_OP_WRITE);
   return true;
 }
 
@@ -104,6 +109,7 @@ class UringEngine : public Engine {
   io_uring_cqe* cqes_ = nullptr;
   unsigned sqTailLocal_ = 0;  // our next SQ tail, published by Submit()
   uint32_t outstanding_ = 0;  // placed in the SQ and not yet harvested
+  bool plainRw_ = false;      // IORING_OP_READ/WRITE supported
 };
 
 bool UringEngine::Open(uv_loop_t* loop, uint32_t depth, std::string* error) {
@@ -119,7 +125,7 @@ bool UringEngine::Open(uv_loop_t* loop, uint32_t depth, std::string* error) {
     ringFd_ = Setup(depth, &params);
   }
   if (ringFd_ < 0) return *error = std::string("io_uring_setup: ") + std::strerror(errno), false;
-  if (!SupportsOurOps(ringFd_)) return *error = "io_uring lacks READV/WRITEV/FSYNC/FALLOCATE", false;
+  if (!SupportsOurOps(ringFd_, &plainRw_)) return *error = "io_uring lacks READV/WRITEV/FSYNC/FALLOCATE", false;
   sqRingBytes_ = params.sq_off.array + params.sq_entries * sizeof(unsigned);
   cqRingBytes_ = params.cq_off.cqes + params.cq_entries * sizeof(io_uring_cqe);
   bool single = params.features & IORING_FEAT_SINGLE_MMAP;
@@ -192,9 +198,17 @@ void UringEngine::Prepare(const Slot& slot) {
   switch (slot.op) {
     case Op::kReadv:
     case Op::kWritev:
-      sqe->opcode = slot.op == Op::kReadv ? IORING_OP_READV : IORING_OP_WRITEV;
-      sqe->addr = reinterpret_cast<uint64_t>(slot.iov);
-      sqe->len = slot.iovCount;
+      if (slot.iovCount == 1 && plainRw_) {
+        // One buffer (a 4 KiB request, a merged run of one page): READ/WRITE take it directly
+        // and skip importing an iovec array.
+        sqe->opcode = slot.op == Op::kReadv ? IORING_OP_READ : IORING_OP_WRITE;
+        sqe->addr = reinterpret_cast<uint64_t>(slot.iov[0].iov_base);
+        sqe->len = static_cast<uint32_t>(slot.iov[0].iov_len);
+      } else {
+        sqe->opcode = slot.op == Op::kReadv ? IORING_OP_READV : IORING_OP_WRITEV;
+        sqe->addr = reinterpret_cast<uint64_t>(slot.iov);
+        sqe->len = slot.iovCount;
+      }
       break;
     case Op::kFdatasync:
     case Op::kFsync:

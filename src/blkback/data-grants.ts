@@ -9,8 +9,13 @@
  *
  * With persistent grants (both sides advertised feature-persistent), each grant is mapped once,
  * writable as blkif.h's note 8 allows, kept in the ring's GrantLru and reused by later requests.
- * A grant the cache cannot take (every entry pinned by in-flight requests) and a grant the
- * frontend granted read-only for a WRITE fall back to the per-request mapping.
+ * A grant the cache cannot take (it is full) and a grant the frontend granted read-only for a
+ * WRITE fall back to the per-request mapping. As in Linux xen-blkback, a full cache never evicts
+ * on the request path: the overflow arms a background purge (every PURGE_INTERVAL_MS at most)
+ * that unmaps the least recently used PURGE_PERCENT of the cache among entries no request is
+ * using, making room for grants in current use. A frontend whose working set exceeds the cap
+ * therefore costs one per-request mapping call for its excess grants, instead of an unmap and a
+ * remap of every grant it uses.
  *
  * Every map result is checked: a failure answers that one request with BLKIF_RSP_ERROR.
  */
@@ -22,6 +27,10 @@ import type { RingCounters } from './stats.js';
 
 const PAGE_BYTES = 4096;
 const SECTOR_BYTES = 512;
+/** At most one background purge per this interval (Linux's LRU_INTERVAL). */
+const PURGE_INTERVAL_MS = 100;
+/** Share of the cache a purge unmaps (Linux's LRU_PERCENT_CLEAN). */
+const PURGE_PERCENT = 5;
 
 /** Where mapped memory is registered so tapdisk's native I/O may use it. */
 export interface RegionPort {
@@ -40,6 +49,8 @@ export class DataGrants {
   private readonly refs: Uint32Array;
   private readonly segOf: Uint32Array;
   private readonly oneRef = new Uint32Array(1);
+  private purgeTimer: NodeJS.Timeout | null = null;
+  private readonly purgeBound = () => this.purge();
 
   constructor(
     private readonly domid: DomId,
@@ -121,7 +132,24 @@ export class DataGrants {
 
   /** Unmap every cached grant. The caller guarantees no request is in flight. */
   clear(): void {
+    if (this.purgeTimer !== null) clearTimeout(this.purgeTimer);
+    this.purgeTimer = null;
     this.cache?.clear();
+  }
+
+  /** A grant did not fit the full cache: purge some room soon, off the request path. */
+  private schedulePurge(): void {
+    if (this.purgeTimer !== null) return;
+    this.purgeTimer = setTimeout(this.purgeBound, PURGE_INTERVAL_MS);
+    // A pending purge must not keep the process alive on its own.
+    this.purgeTimer.unref();
+  }
+
+  private purge(): void {
+    this.purgeTimer = null;
+    const cache = this.cache!;
+    const count = Math.max(1, Math.floor((cache.capacity * PURGE_PERCENT) / 100));
+    this.counters.persistentPurged += cache.purge(count);
   }
 
   /** The cache slot for `gref`, mapping and inserting it on a miss; -1 to map it per request. */
@@ -133,6 +161,11 @@ export class DataGrants {
       return hit;
     }
     this.counters.persistentMisses++;
+    if (cache.full) {
+      this.counters.persistentOverflows++;
+      this.schedulePurge();
+      return -1;
+    }
     let mapping: ForeignMapping;
     try {
       // Writable even for WRITE requests: a later READ may reuse the grant (blkif.h note 8).

@@ -4,8 +4,13 @@
  * that are less commonly used"). A pure data structure: what a value is and how it is unmapped is
  * the caller's business (`onEvict`).
  *
- * Entries in use by an in-flight request are pinned and never evicted; when every entry is
- * pinned, insert() refuses and the caller maps that grant for the one request only.
+ * Nothing is evicted on the request path (Linux xen-blkback's add_persistent_gnt: "not adding
+ * more" once full): a full cache refuses insert() and the caller maps that grant for the one
+ * request only. Room is made by purge(), which the caller runs in the background, away from the
+ * request path: it evicts the least recently used entries that no request is using. Evicting on
+ * insert would, once a frontend's working set exceeds the cap, unmap and remap grants on every
+ * request (each eviction throwing out a grant the next request needs).
+ * Entries in use by an in-flight request are pinned and never evicted.
  * The list lives in preallocated typed arrays, so lookups and moves allocate nothing.
  */
 import { assert } from '../util/assert.js';
@@ -45,6 +50,10 @@ export class GrantLru<T> {
     return this.capacity - this.freeCount;
   }
 
+  get full(): boolean {
+    return this.freeCount === 0;
+  }
+
   /** The slot holding `gref`, made most recently used; -1 when absent. */
   lookup(gref: number): number {
     const slot = this.slotOf.get(gref);
@@ -65,12 +74,12 @@ export class GrantLru<T> {
   }
 
   /**
-   * Add `gref` (which must be absent) as most recently used, evicting the least recently used
-   * unpinned entry when full. Returns the slot, or -1 when every entry is pinned.
+   * Add `gref` (which must be absent) as most recently used. Returns the slot, or -1 when the
+   * cache is full (nothing is evicted here; see purge()).
    */
   insert(gref: number, value: T): number {
     assert(!this.slotOf.has(gref), 'GrantLru: gref already cached');
-    if (this.freeCount === 0 && !this.evictOne()) return NIL;
+    if (this.freeCount === 0) return NIL;
     const slot = this.free[--this.freeCount]!;
     this.grefs[slot] = gref;
     this.values[slot] = value;
@@ -109,15 +118,23 @@ export class GrantLru<T> {
     }
   }
 
-  private evictOne(): boolean {
-    for (let s = this.tail; s !== NIL; s = this.prev[s]!) {
+  /**
+   * Evict up to `count` entries, least recently used first, skipping pinned ones. Returns how
+   * many were evicted.
+   */
+  purge(count: number): number {
+    let evicted = 0;
+    let s = this.tail;
+    while (s !== NIL && evicted < count) {
+      const prev = this.prev[s]!;
       if (this.pins[s] === 0) {
         this.remove(s);
-        this.evictions++;
-        return true;
+        evicted++;
       }
+      s = prev;
     }
-    return false;
+    this.evictions += evicted;
+    return evicted;
   }
 
   private remove(slot: number): void {

@@ -34,6 +34,10 @@ export class RingCounters {
   reschedules = 0;
   persistentHits = 0;
   persistentMisses = 0;
+  /** Misses mapped for their request only because the persistent cache was full. */
+  persistentOverflows = 0;
+  /** Persistent grants unmapped by background purges to make room. */
+  persistentPurged = 0;
   readonly batches = new Float64Array(BATCH_BUCKETS);
 
   recordBatch(requests: number): void {
@@ -57,7 +61,7 @@ type CounterKey = {
 const COUNTER_KEYS: readonly CounterKey[] = [
   'ooReq', 'rdReq', 'wrReq', 'fReq', 'dsReq', 'indirectReq', 'rdSect', 'wrSect', 'dsSect', 'errors',
   'notSupported', 'notifyIn', 'notifyOut', 'spuriousEvents', 'eventStorms', 'reschedules',
-  'persistentHits', 'persistentMisses',
+  'persistentHits', 'persistentMisses', 'persistentOverflows', 'persistentPurged',
 ];
 
 export type RingStats = Record<string, number | number[]>;

@@ -109,8 +109,8 @@ export class Blkfront {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const codec = opts.codec ?? BLKIF_X86_64;
     const loc = await locateBackend(xs, opts.domid, opts.devid);
-    await resetFrontend(xs, loc, timeoutMs);
-    await waitForBackend(xs, loc, XenbusState.InitWait, timeoutMs);
+    const reconnect = await resetFrontend(xs, loc, timeoutMs);
+    await waitForBackend(xs, loc, XenbusState.InitWait, timeoutMs, { closedIsTransient: reconnect });
     const readBackend = (key: string) => xs.readString(`${loc.backendPath}/${key}`);
     const transport = chooseTransport(await readTransportFeatures(readBackend), opts);
     const wantPersistent = opts.persistent ?? true;

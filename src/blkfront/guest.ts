@@ -34,6 +34,9 @@ export async function openGuest(hypervisor: Hypervisor, domid: number): Promise<
     closers.push(() => evtchns.closeAll());
     const xs = await connectGuestRing({ domid, storeGfn: start.storeGfn, storePort: start.storePort, memory, evtchns });
     closers.push(() => xs.close());
+    // Watches belong to the domain's xenstore connection, not to a process: drop those a
+    // previous guest process left behind, as Linux's xenbus does when it starts.
+    await xs.resetWatches();
     return { memory, grants, evtchns, xs, close: closeAll };
   } catch (error) {
     await closeAll();

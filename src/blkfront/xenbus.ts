@@ -55,15 +55,28 @@ async function backendError(xs: XsClient, loc: BackendLocation, state: XenbusSta
   );
 }
 
-/** Wait until the backend reaches at least `wanted`; fail when it closes instead. */
-export async function waitForBackend(xs: XsClient, loc: BackendLocation, wanted: XenbusState, timeoutMs: number): Promise<void> {
+/**
+ * Wait until the backend reaches at least `wanted`; fail when it closes instead. On a reconnect
+ * (`closedIsTransient`) the backend still shows Closed from the last session until it sees our
+ * Initialising and goes back to InitWait (blkif.h's reconnect), so Closed means "not yet" there
+ * and only the timeout fails.
+ */
+export async function waitForBackend(
+  xs: XsClient,
+  loc: BackendLocation,
+  wanted: XenbusState,
+  timeoutMs: number,
+  opts: { closedIsTransient?: boolean } = {},
+): Promise<void> {
+  const reached = (s: XenbusState) => s >= wanted && s <= XenbusState.Connected;
+  const failed = (s: XenbusState) => s === XenbusState.Closing || (s >= XenbusState.Closed && !opts.closedIsTransient);
   const state = await waitForState(
     xs,
     `${loc.backendPath}/${FrontendKey.state}`,
-    (s) => (s !== undefined && s >= wanted && s <= XenbusState.Connected) || (s !== undefined && s >= XenbusState.Closing),
+    (s) => s !== undefined && (reached(s) || failed(s)),
     timeoutMs,
   );
-  if (state === undefined || state >= XenbusState.Closing) throw await backendError(xs, loc, state);
+  if (state === undefined || !reached(state)) throw await backendError(xs, loc, state);
 }
 
 /** The keys a frontend writes before Initialised (one transaction, retried on EAGAIN). */
@@ -106,11 +119,13 @@ export async function unpublishRings(xs: XsClient, loc: BackendLocation, queues:
  * the old rings; then a Closed frontend goes back to Initialising, which a Linux-style backend
  * answers by returning to InitWait (blkback's "prepare for reconnect").
  */
-export async function resetFrontend(xs: XsClient, loc: BackendLocation, timeoutMs: number): Promise<void> {
+/** Returns true when this is a reconnect: the device had been used and is now restarted. */
+export async function resetFrontend(xs: XsClient, loc: BackendLocation, timeoutMs: number): Promise<boolean> {
   const mine = await readXenbusState(xs, `${loc.frontendPath}/${FrontendKey.state}`);
-  if (mine === undefined || mine === XenbusState.Initialising || mine === XenbusState.Unknown) return;
+  if (mine === undefined || mine === XenbusState.Initialising || mine === XenbusState.Unknown) return false;
   if (mine !== XenbusState.Closed) await closeHandshake(xs, loc, timeoutMs);
   await setFrontendState(xs, loc, XenbusState.Initialising);
+  return true;
 }
 
 export async function setFrontendState(xs: XsClient, loc: BackendLocation, state: XenbusState): Promise<void> {

@@ -22,6 +22,12 @@ import {
 export const pinSpinsMax = 1 << 20;
 /** Pages in one grant mapping at most (blkif indirect segments need far fewer). */
 export const mapPagesMax = 4096;
+/**
+ * Failed CASes on one grant entry before the map is refused. The entry is guest memory: a guest
+ * rewriting it without pause must not keep dom0 spinning. Xen bounds the same loop the same way
+ * (_set_status_v1: "Shared grant entry is unstable").
+ */
+export const grantCasRetriesMax = 4;
 
 /**
  * The backend side of grants (xengnttab_map_domain_grant_refs): validate each entry and mark it
@@ -107,7 +113,7 @@ export class GrantMapperImpl implements GrantMapper {
   private markInUse(entries: Int32Array, ref: number, writable: boolean): string | undefined {
     const index = ref * GRANT_ENTRY_WORDS;
     const busy = writable ? GTF_reading | GTF_writing : GTF_reading;
-    for (;;) {
+    for (let attempt = 0; attempt <= grantCasRetriesMax; attempt++) {
       const word = Atomics.load(entries, index);
       if ((word & GTF_type_mask) !== GTF_permit_access) return 'not GTF_permit_access';
       if (word >>> 16 !== this.selfDomid) return `granted to domain ${word >>> 16}, not ${this.selfDomid}`;
@@ -119,6 +125,7 @@ export class GrantMapperImpl implements GrantMapper {
       // our frame read and before any access through the mapping.
       if (Atomics.compareExchange(entries, index, word, next) === word) return undefined;
     }
+    return 'the grant entry is unstable (it kept changing under the mapping)';
   }
 }
 
@@ -165,13 +172,10 @@ export function releasePin(grants: GrantFiles, ref: number, writable: boolean): 
 }
 
 function clearBusy(entries: Int32Array, ref: number, bits: number): void {
-  const index = ref * GRANT_ENTRY_WORDS;
-  for (;;) {
-    const word = Atomics.load(entries, index);
-    if ((word & bits) === 0) return;
-    // CAS rather than a plain and: the guest may be rewriting the entry at the same time.
-    if (Atomics.compareExchange(entries, index, word, word & ~bits) === word) return;
-  }
+  // An atomic and, not a load and a store: the guest may be rewriting the entry's other bits
+  // at the same time, and a single read-modify-write keeps them (Xen clears the bits the same
+  // way) without a retry loop the guest could keep failing.
+  Atomics.and(entries, ref * GRANT_ENTRY_WORDS, ~bits);
 }
 
 class GrantMapping implements ForeignMapping {

@@ -153,7 +153,11 @@ export interface AioContext {
   submit(count: number): number;
   /** In-flight operations. */
   inFlight(): number;
-  /** Called on the main thread with `count` completions in `completions[0, count)`. */
+  /**
+   * Called on the main thread with `count` completions in `completions[0, count)`. Never from
+   * inside submit(); operations that finished during submit() (page-cache hits) come in a
+   * microtask right after it, the rest from the event loop.
+   */
   onComplete: ((count: number) => void) | null;
   /** Keep or stop keeping the event loop alive while idle. */
   ref(): void;

@@ -1,15 +1,20 @@
 import test from 'ava';
 import { GrantLru } from '../../src/blkback/grant-lru.js';
 
-test('least recently used entries are evicted first', (t) => {
+test('a full cache refuses inserts; purge evicts the least recently used first', (t) => {
   const evicted: number[] = [];
   const lru = new GrantLru<string>(3, (_v, gref) => evicted.push(gref));
   for (const g of [1, 2, 3]) t.not(lru.insert(g, `v${g}`), -1);
   t.deepEqual(lru.order(), [3, 2, 1]);
+  t.true(lru.full);
   t.not(lru.lookup(1), -1); // 1 becomes most recent
   t.deepEqual(lru.order(), [1, 3, 2]);
-  lru.insert(4, 'v4');
+  t.is(lru.insert(4, 'v4'), -1, 'nothing is evicted on insert');
+  t.deepEqual(evicted, []);
+  t.is(lru.purge(1), 1);
   t.deepEqual(evicted, [2]);
+  t.false(lru.full);
+  t.not(lru.insert(4, 'v4'), -1);
   t.deepEqual(lru.order(), [4, 1, 3]);
   t.is(lru.lookup(2), -1);
   t.is(lru.value(lru.lookup(3)), 'v3');
@@ -17,22 +22,24 @@ test('least recently used entries are evicted first', (t) => {
   t.is(lru.evictions, 1);
 });
 
-test('pinned entries are never evicted; a full cache of pinned entries refuses', (t) => {
+test('pinned entries are never purged; purge evicts only what is unpinned', (t) => {
   const evicted: number[] = [];
-  const lru = new GrantLru<number>(2, (_v, gref) => evicted.push(gref));
+  const lru = new GrantLru<number>(3, (_v, gref) => evicted.push(gref));
   const a = lru.insert(10, 10);
-  const b = lru.insert(11, 11);
+  lru.insert(11, 11);
+  const c = lru.insert(12, 12);
   lru.pin(a);
-  lru.insert(12, 12); // evicts 11, the only unpinned one
+  lru.pin(c);
+  t.is(lru.purge(3), 1, 'only the unpinned entry goes');
   t.deepEqual(evicted, [11]);
   t.true(lru.pinned(a));
-  lru.pin(lru.lookup(12));
-  t.is(lru.insert(13, 13), -1);
-  t.deepEqual(evicted, [11]);
+  t.is(lru.purge(3), 0, 'every entry left is pinned');
   lru.unpin(a);
-  t.not(lru.insert(13, 13), -1);
+  t.is(lru.purge(3), 1);
   t.deepEqual(evicted, [11, 10]);
-  t.is(b, b);
+  t.deepEqual(lru.order(), [12]);
+  lru.unpin(c);
+  t.false(lru.pinned(c));
 });
 
 test('clear evicts everything; random operations keep the structure consistent', (t) => {
@@ -45,6 +52,7 @@ test('clear evicts everything; random operations keep the structure consistent',
   for (let i = 0; i < 5000; i++) {
     const g = rand();
     if (lru.lookup(g) === -1) {
+      if (lru.full) t.is(lru.purge(3), 3);
       t.not(lru.insert(g, g), -1);
       live.add(g);
     }

@@ -4,21 +4,18 @@
  * connections, a dom0 client, and a guest domain introduced to xenstored.
  */
 import type { ExecutionContext } from 'ava';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { openHypervisor } from '../../src/hypervisor/hypervisor.js';
-import { connectInProcess } from '../../src/xenstore-sim/client/in-process.js';
+import type { EmulatedHypervisor } from '../../src/hypervisor/hypervisor.js';
 import type { XsClient } from '../../src/xenstore-sim/client/api.js';
-import { createGuestConnector } from '../../src/xenstore-sim/ring/connector.js';
-import { XenstoreServer } from '../../src/xenstore-sim/server/index.js';
 import { openGuest, type GuestHandles } from '../../src/blkfront/guest.js';
 import { available } from '../helpers/ci.js';
 import { introduceGuest } from '../helpers/guest-domain.js';
 import { nativeMissing } from '../helpers/native.js';
+import { openXenEnv } from '../helpers/xen-env.js';
 import { createVbdNodes, RamBackend, type RamBackendOptions } from './ram-backend.js';
 
 export interface Env {
   rundir: string;
-  hypervisor: ReturnType<typeof openHypervisor>;
+  hypervisor: EmulatedHypervisor;
   dom0: XsClient;
   domid: number;
   guest: GuestHandles;
@@ -32,21 +29,14 @@ export function needNative(t: ExecutionContext): boolean {
 }
 
 export async function setupEnv(t: ExecutionContext, memoryMiB = 64): Promise<Env> {
-  const rundir = await mkdtemp('/dev/shm/sbf-');
-  const hypervisor = openHypervisor(rundir);
-  const connector = createGuestConnector(hypervisor);
-  const server = new XenstoreServer({ guests: connector });
-  const dom0 = connectInProcess(server, 0);
+  const xen = await openXenEnv('sbf-');
+  const { rundir, hypervisor, dom0 } = xen;
   const backends: RamBackend[] = [];
   let guest: GuestHandles | undefined;
   t.teardown(async () => {
     for (const b of backends) await b.stop().catch(() => undefined);
     await guest?.close();
-    await dom0.close();
-    server.close();
-    connector.close();
-    hypervisor.close();
-    await rm(rundir, { recursive: true, force: true });
+    await xen.close();
   });
   const info = hypervisor.createDomain({ memoryMiB });
   await introduceGuest(dom0, hypervisor, info.domid);

@@ -1,11 +1,11 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as evtchn from '../../src/hypervisor/evtchn-table.js';
 import * as grant from '../../src/hypervisor/grant-layout.js';
 import { available } from '../helpers/ci.js';
+import { tempDir } from '../helpers/temp.js';
 import { cToolchainMissing, compileC } from './gcc.js';
 
 /** Prints the C view of every layout we declare: the Xen headers and splitblk-guest.h. */
@@ -37,8 +37,7 @@ int main(void) {
 
 test('grant_entry_v1, the xenstore ring and splitblk-guest.h agree with the TypeScript layouts', (t) => {
   if (!available(t, cToolchainMissing())) return;
-  const dir = mkdtempSync(join(tmpdir(), 'splitblk-layout-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'splitblk-layout-');
   writeFileSync(join(dir, 'layout.c'), program);
   compileC([join(dir, 'layout.c')], join(dir, 'layout'));
   const c = JSON.parse(spawnSync(join(dir, 'layout'), { encoding: 'utf8' }).stdout) as Record<string, number>;

@@ -220,6 +220,44 @@ for (const engine of engines) {
     t.is(results.size, 64);
   });
 
+  test(`${engine}: completions are never delivered inside submit(), and resubmitting from onComplete lets the loop run`, async (t) => {
+    const h = harness(t, engine, 4, 8);
+    fs.writeSync(h.fd, pattern(4 * PAGE_SIZE, 9));
+    const buf = new Uint8Array(4 * PAGE_SIZE);
+    const region = h.context.registerRegion(buf.buffer);
+    // Page-cache reads: io_uring completes them inside io_uring_enter, and they are handed to
+    // onComplete right after submit() returns; a consumer that always resubmits must still let
+    // other callbacks (here setImmediate) run.
+    let inSubmit = false;
+    let nested = 0;
+    let completions = 0;
+    let loopTurned = false;
+    setImmediate(() => { loopTurned = true; });
+    const submit = (n: number): void => {
+      for (let i = 0; i < n; i++) {
+        h.tables.setIovec(i, region, i * PAGE_SIZE, PAGE_SIZE);
+        h.tables.setSubmission(i, AioOp.Readv, h.fd, i, i * PAGE_SIZE, i, 1);
+      }
+      inSubmit = true;
+      t.is(h.context.submit(n), n);
+      inSubmit = false;
+    };
+    await new Promise<void>((resolve) => {
+      h.context.onComplete = (n) => {
+        if (inSubmit) nested++;
+        for (let i = 0; i < n; i++) t.is(h.tables.completionResult(i), PAGE_SIZE);
+        completions += n;
+        if (loopTurned && h.context.inFlight() === 0) resolve();
+        else if (!loopTurned) submit(n);
+      };
+      submit(4);
+    });
+    t.is(nested, 0);
+    t.true(loopTurned);
+    t.log(`${completions} completions before the loop turned`);
+    t.deepEqual(buf, pattern(4 * PAGE_SIZE, 9));
+  });
+
   test(`${engine}: submit accepts only as many as there are free slots`, async (t) => {
     const h = harness(t, engine, 4, 8);
     for (let i = 0; i < 4; i++) h.tables.setSubmission(i, AioOp.Fdatasync, h.fd, i, 0);

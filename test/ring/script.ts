@@ -6,6 +6,7 @@
 import { BackRing } from '../../src/ring/back.js';
 import { FrontRing } from '../../src/ring/front.js';
 import type { RingLayout } from '../../src/ring/sring.js';
+import { prng } from '../helpers/prng.js';
 
 /** sizeof(struct blkif_request) and sizeof(struct blkif_response) on x86_64, as the C side. */
 export const BLKIF_X86_64: RingLayout = { requestSize: 112, responseSize: 16 };
@@ -112,17 +113,6 @@ export function runScript(script: string, layout: RingLayout = BLKIF_X86_64): st
   return out.map((l) => `${l}\n`).join('');
 }
 
-/** mulberry32: a small seeded PRNG, so a failing script can be regenerated from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A random script that keeps to the ring protocol (never more requests than free slots, never

@@ -75,6 +75,18 @@ test('up → domain create → attach raw and VHD → frontend --verify → deta
   const raw = join(dir.scratch, 'disk.raw');
   makeRaw(raw);
   t.is(await ok(t, ['attach', '1', `format=raw, vdev=xvda, access=rw, target=${raw}`, ...dir.flag]), `${XVDA_DEVID}\n`);
+  // libxl's node set and permissions: the backend directory is dom0's and the guest reads it;
+  // the frontend directory is the guest's and dom0 reads it.
+  const vbd = spawnSync('xenstore-ls', ['-fp', '/local/domain/0/backend/vbd/1', '/local/domain/1/device/vbd'], { env: toolEnv, encoding: 'utf8' });
+  t.is(vbd.status, 0, vbd.stderr);
+  const be = `/local/domain/0/backend/vbd/1/${XVDA_DEVID}`;
+  const fe = `/local/domain/1/device/vbd/${XVDA_DEVID}`;
+  for (const [node, value] of [['', ''], ['/frontend', fe], ['/frontend-id', '1'], ['/online', '1'], ['/mode', 'w'], ['/dev', 'xvda'], ['/params', `aio:${raw}`]]) {
+    t.true(vbd.stdout.includes(`${be}${node} = "${value}"   (n0,r1)\n`), `${be}${node} in\n${vbd.stdout}`);
+  }
+  for (const [node, value] of [['', ''], ['/backend', be], ['/backend-id', '0'], ['/virtual-device', String(XVDA_DEVID)]]) {
+    t.true(vbd.stdout.includes(`${fe}${node} = "${value}"   (n1,r0)\n`), `${fe}${node} in\n${vbd.stdout}`);
+  }
   t.like((await list(t, dir))[0], {
     domid: 1, devid: XVDA_DEVID, vdev: 'xvda', params: `aio:${raw}`, mode: 'w', 'backend-state': 'InitWait', 'frontend-state': 'Initialising',
   });

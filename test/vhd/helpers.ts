@@ -1,17 +1,13 @@
 /** Test helpers for the VHD tests: temp dirs, a RegionTable over plain ArrayBuffers, requests. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { available } from '../helpers/ci.js';
+import { prng } from '../helpers/prng.js';
+import { tempDir as sharedTempDir } from '../helpers/temp.js';
 import { TdOp, TdStatus, type ImageDriver, type RegionTable, type TdRequest } from '../../src/tapdisk/api.js';
 
-export function tempDir(t: ExecutionContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'splitblk-vhd-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+/** A per-test directory for images, removed when the test ends. */
+export const tempDir = (t: ExecutionContext): string => sharedTempDir(t, 'splitblk-vhd-');
 
 /** Regions are plain ArrayBuffers registered by index. */
 export class Regions implements RegionTable {
@@ -61,17 +57,8 @@ export function submit(
   });
 }
 
-/** A small seeded PRNG (mulberry32) so failures replay; tests print their seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The VHD tests draw from the shared seeded PRNG; they print their seed. */
+export { prng };
 
 export function pattern(bytes: number, seed: number): Uint8Array {
   const rnd = prng(seed);

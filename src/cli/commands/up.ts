@@ -63,6 +63,8 @@ async function detach(rundir: string, ctx: Parameters<Command['run']>[1]): Promi
     if (child.exitCode !== null) break;
     await new Promise((resolve) => setTimeout(resolve, DETACH_POLL_MS));
   }
+  // Do not leave a half-started supervisor behind: it stops whatever it started.
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   ctx.stderr.write(`splitblk up: services did not become ready; see ${logPath}\n`);
   return EXIT_FAILURE;
 }

@@ -71,25 +71,41 @@ export function chainPath(element: string): string {
   return path.resolve(s.ok ? s.value.path : element);
 }
 
-/**
- * Every VBD whose chain holds `image`: this process's own, and through the data-path registry
- * those of other processes (connected to their control sockets; `clients` keeps one client per
- * socket for the caller to end). A user that cannot be reached fails the whole lookup: a chain
- * whose users cannot all be refreshed must not be changed.
- */
-export async function chainUsers(
-  local: Vbd[],
-  registry: string | undefined,
-  image: string,
-  clients: Map<string, TapdiskClient>,
-): Promise<TrackedDisk[]> {
+/** The VBDs whose chain holds an image: of this process, and of others (registry entries). */
+export interface ChainUsers {
+  local: Vbd[];
+  remote: DatapathEntry[];
+}
+
+/** Every VBD whose chain holds `image`: this process's own and, through the registry, others'. */
+export function findUsers(local: Vbd[], registry: string | undefined, image: string): ChainUsers {
   const want = path.resolve(image);
   const holds = (chain: string[]) => chain.some((c) => chainPath(c) === want);
-  const users: TrackedDisk[] = local.filter((v) => v.state !== 'closed' && holds(v.info.chain)).map((v) => new LocalDisk(v));
-  const remote: DatapathEntry[] = registry === undefined ? [] : readDatapaths(registry).filter((e) => e.pid !== process.pid && holds(e.chain));
-  for (const e of remote) {
+  return {
+    local: local.filter((v) => v.state !== 'closed' && holds(v.info.chain)),
+    remote: registry === undefined ? [] : readDatapaths(registry).filter((e) => e.pid !== process.pid && holds(e.chain)),
+  };
+}
+
+export function userMinors(u: ChainUsers): number[] {
+  return [...u.local.map((v) => v.minor), ...u.remote.map((e) => e.minor)].sort((a, b) => a - b);
+}
+
+/** Every user's chain, leaf first, as resolved paths. */
+export function userChains(u: ChainUsers): string[][] {
+  return [...u.local.map((v) => v.info.chain), ...u.remote.map((e) => e.chain)].map((c) => c.map(chainPath));
+}
+
+/**
+ * The users as disks to pause and refresh; other processes' VBDs through their control sockets
+ * (`clients` keeps one client per socket for the caller to end). A user that cannot be reached
+ * fails the whole lookup: a chain whose users cannot all be refreshed must not be changed.
+ */
+export async function connectUsers(u: ChainUsers, clients: Map<string, TapdiskClient>): Promise<TrackedDisk[]> {
+  const users: TrackedDisk[] = u.local.map((v) => new LocalDisk(v));
+  for (const e of u.remote) {
     if (e.socket === null) {
-      throw new SplitblkError(ERR_NO_TAPDISK, `VBD ${e.minor} (pid ${e.pid}) uses ${want} but has no control socket to refresh it through`, { minor: e.minor });
+      throw new SplitblkError(ERR_NO_TAPDISK, `VBD ${e.minor} (pid ${e.pid}) uses the chain but has no control socket to refresh it through`, { minor: e.minor });
     }
     let client = clients.get(e.socket);
     if (client === undefined) {

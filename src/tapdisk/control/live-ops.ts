@@ -13,13 +13,18 @@ import { liveSnapshot } from '../drivers/vhd/live/snapshot.js';
 import { ERR_NO_VBD } from '../errors.js';
 import type { Tapdisk } from '../tapdisk.js';
 import type { TapdiskClient } from './client.js';
-import { LocalDisk, chainPath, chainUsers, type TrackedDisk } from './live-disks.js';
+import { LocalDisk, chainPath, connectUsers, findUsers, userChains, userMinors, type TrackedDisk } from './live-disks.js';
 import type { JobDescription, JobOutcome } from './messages.js';
 
 /** A request that names nothing usable (a relative path, a node outside the VBD's chain). */
 export const ERR_BAD_REQUEST = 'SPLITBLK_ERR_BAD_REQUEST';
 /** Another job of this process is changing an image of the same chain. */
 export const ERR_CHAIN_BUSY = 'SPLITBLK_ERR_CHAIN_BUSY';
+/**
+ * The parent of the node is used by a VBD whose chain does not go through the node (a sibling
+ * clone): merging the node into it would change what that VBD reads.
+ */
+export const ERR_PARENT_SHARED = 'SPLITBLK_ERR_PARENT_SHARED';
 
 function absolute(what: string, p: string): string {
   if (!path.isAbsolute(p)) throw new SplitblkError(ERR_BAD_REQUEST, `${what} must be an absolute path, got ${JSON.stringify(p)}`, { path: p });
@@ -68,20 +73,25 @@ export class LiveOps {
       if (node === null) throw new SplitblkError(ERR_BAD_REQUEST, 'coalesce needs a node or a minor');
       target = absolute('the node', node);
     }
+    const found = findUsers(this.tapdisk.vbds(), this.registry, target);
+    const chains = userChains(found);
+    if (chains.length === 0) {
+      throw new SplitblkError(ERR_NO_VBD, `no VBD uses ${target}; coalesce it offline with splitblk image coalesce`, { path: target });
+    }
+    const chain = chains[0]!;
+    const parent = chain[chain.indexOf(target) + 1];
+    if (parent === undefined) throw new SplitblkError(ERR_BAD_REQUEST, `${target} has no parent to coalesce into`, { path: target });
+    this.checkParentOnlyBelow(target, parent, userMinors(found));
     const clients = new Map<string, TapdiskClient>();
     const endAll = () => { for (const c of clients.values()) c.end(); };
     let users: TrackedDisk[];
     try {
-      users = await chainUsers(this.tapdisk.vbds(), this.registry, target, clients);
+      users = await connectUsers(found, clients);
     } catch (error) {
       endAll();
       throw error;
     }
-    if (users.length === 0) {
-      endAll();
-      throw new SplitblkError(ERR_NO_VBD, `no VBD uses ${target}; coalesce it offline with splitblk image coalesce`, { path: target });
-    }
-    const locked = [target, ...users.map((u) => leafPath(u)), `${target}.coalesce-leaf.vhd`];
+    const locked = [target, parent, ...users.map((u) => leafPath(u)), `${target}.coalesce-leaf.vhd`];
     try {
       return this.start('coalesce', locked, true, async (job) => {
         try {
@@ -97,6 +107,16 @@ export class LiveOps {
     } catch (error) {
       endAll();
       throw error;
+    }
+  }
+
+  /** Every VBD that reads `parent` must read it through `node`, or the merge changes its data. */
+  private checkParentOnlyBelow(node: string, parent: string, nodeUsers: number[]): void {
+    const others = userMinors(findUsers(this.tapdisk.vbds(), this.registry, parent)).filter((m) => !nodeUsers.includes(m));
+    if (others.length > 0) {
+      throw new SplitblkError(ERR_PARENT_SHARED,
+        `${parent} is also used by VBD ${others.join(', ')} whose chain does not hold ${node}: merging would change its data`,
+        { path: parent });
     }
   }
 

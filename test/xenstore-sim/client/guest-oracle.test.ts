@@ -3,18 +3,14 @@ import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { native } from '../../../src/native/index.js';
 import { XsError, type XsClient } from '../../../src/xenstore-sim/client/api.js';
 import { XsClientImpl } from '../../../src/xenstore-sim/client/client.js';
-import { connectInProcess } from '../../../src/xenstore-sim/client/in-process.js';
 import { connectSocket } from '../../../src/xenstore-sim/client/socket.js';
 import { connectGuestRing } from '../../../src/xenstore-sim/client/guest.js';
-import { openHypervisor } from '../../../src/hypervisor/hypervisor.js';
-import { createGuestConnector } from '../../../src/xenstore-sim/ring/connector.js';
 import type { RingDoorbell } from '../../../src/xenstore-sim/ring/doorbell.js';
 import { RingByteStream, XsRingPage } from '../../../src/xenstore-sim/ring/stream.js';
-import { XenstoreServer } from '../../../src/xenstore-sim/server/index.js';
 import { available } from '../../helpers/ci.js';
 import { nativeMissing } from '../../helpers/native.js';
+import { openXenEnv } from '../../helpers/xen-env.js';
 import { need, oracleAvailable, startOracle, waitForPath, within } from './helpers.js';
-import { mkdtemp, rm } from 'node:fs/promises';
 
 /*
  * Differential: the same guest scenario through a guest ring, against the real C xenstored
@@ -113,11 +109,8 @@ test('guest ring scenario against the real C xenstored', async (t) => {
 
 test('guest ring scenario against our daemon', async (t) => {
   if (!available(t, nativeMissing())) return;
-  const rundir = await mkdtemp('/dev/shm/xsg-');
-  const hypervisor = openHypervisor(rundir);
-  const connector = createGuestConnector(hypervisor);
-  const server = new XenstoreServer({ guests: connector });
-  const dom0 = connectInProcess(server, 0);
+  const xen = await openXenEnv('xsg-');
+  const { hypervisor, dom0 } = xen;
   let guest: XsClient | undefined;
   try {
     const info = hypervisor.createDomain({ domid: DOMID, memoryMiB: 1 });
@@ -128,10 +121,6 @@ test('guest ring scenario against our daemon', async (t) => {
     t.deepEqual(await scenario(guest, dom0, DOMID), EXPECTED);
   } finally {
     await guest?.close();
-    await dom0.close();
-    server.close();
-    connector.close();
-    hypervisor.close();
-    await rm(rundir, { recursive: true, force: true });
+    await xen.close();
   }
 });

@@ -1,19 +1,15 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { openHypervisor } from '../../../src/hypervisor/hypervisor.js';
-import { connectInProcess } from '../../../src/xenstore-sim/client/in-process.js';
 import { connectGuestRing } from '../../../src/xenstore-sim/client/guest.js';
-import { createGuestConnector } from '../../../src/xenstore-sim/ring/connector.js';
 import { XENSTORE_ERROR_RINGIDX, XS_RING_PAGE_SIZE, XsRingOffset } from '../../../src/xenstore-sim/ring/layout.js';
 import { XsRingPage } from '../../../src/xenstore-sim/ring/page.js';
 import type { ByteStream } from '../../../src/xenstore-sim/server/stream.js';
-import { XenstoreServer } from '../../../src/xenstore-sim/server/index.js';
 import { encodePacket, nulTerminated } from '../../../src/xenstore-sim/wire/serializer.js';
 import { XsType } from '../../../src/xenstore-sim/wire/messages.js';
 import { introduceGuest } from '../../helpers/guest-domain.js';
+import { openXenEnv } from '../../helpers/xen-env.js';
 import { available } from '../../helpers/ci.js';
 import { nativeMissing } from '../../helpers/native.js';
 import { within } from './helpers.js';
@@ -24,36 +20,23 @@ import { within } from './helpers.js';
  */
 const CHILD = fileURLToPath(new URL('./guest-child.js', import.meta.url));
 
+/** The in-process stack, remembering the ring stream the server opened for each guest. */
 async function setup() {
-  const rundir = await mkdtemp('/dev/shm/xsg-');
-  const hypervisor = openHypervisor(rundir);
-  const connector = createGuestConnector(hypervisor);
   const streams = new Map<number, ByteStream>();
-  const server = new XenstoreServer({
-    guests: {
-      onDomainGone: (cb) => connector.onDomainGone(cb),
-      connect(domid, gfn, port) {
-        const stream = connector.connect(domid, gfn, port);
-        streams.set(domid, stream);
-        return stream;
-      },
+  const xen = await openXenEnv('xsg-', (connector) => ({
+    onDomainGone: (cb) => connector.onDomainGone(cb),
+    connect(domid, gfn, port) {
+      const stream = connector.connect(domid, gfn, port);
+      streams.set(domid, stream);
+      return stream;
     },
-  });
-  const dom0 = connectInProcess(server, 0);
+  }));
+  const { rundir, hypervisor, server, dom0 } = xen;
   const newGuest = async () => {
     const info = hypervisor.createDomain({ memoryMiB: 1 });
     return introduceGuest(dom0, hypervisor, info.domid);
   };
-  return {
-    rundir, hypervisor, server, dom0, streams, newGuest,
-    async teardown() {
-      await dom0.close();
-      server.close();
-      connector.close();
-      hypervisor.close();
-      await rm(rundir, { recursive: true, force: true });
-    },
-  };
+  return { rundir, hypervisor, server, dom0, streams, newGuest, teardown: () => xen.close() };
 }
 
 test('a guest process reads, writes, transacts and watches through its ring', async (t) => {
