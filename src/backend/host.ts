@@ -40,7 +40,9 @@ export async function startBackend(o: BackendOptions): Promise<BackendHost> {
   const tapdisk = new Tapdisk({ aio, registryDir: registryDir(o.rundir) });
   try {
     mkdirSync(dirname(o.controlSocket), { recursive: true });
-    await tapdisk.listen(o.controlSocket);
+    // The registry is the run directory's, wherever the control socket is, so live operations
+    // find every process serving a chain.
+    await tapdisk.listen(o.controlSocket, { registryDir: registryDir(o.rundir) });
   } catch (error) {
     await tapdisk.close();
     await aio.close();

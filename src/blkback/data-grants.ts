@@ -12,25 +12,20 @@
  * A grant the cache cannot take (it is full) and a grant the frontend granted read-only for a
  * WRITE fall back to the per-request mapping. As in Linux xen-blkback, a full cache never evicts
  * on the request path: the overflow arms a background purge (every PURGE_INTERVAL_MS at most)
- * that unmaps the least recently used PURGE_PERCENT of the cache among entries no request is
- * using, making room for grants in current use. A frontend whose working set exceeds the cap
+ * that unmaps the least recently used 5 % of the cache among entries no request is using, making room for grants in current use. A frontend whose working set exceeds the cap
  * therefore costs one per-request mapping call for its excess grants, instead of an unmap and a
  * remap of every grant it uses.
  *
  * Every map result is checked: a failure answers that one request with BLKIF_RSP_ERROR.
  */
 import type { DomId, ForeignMapping, GrantMapper } from '../hypervisor/api.js';
-import { GrantLru } from './grant-lru.js';
+import { GrantLru, purgeCount, PURGE_INTERVAL_MS } from './grant-lru.js';
 import type { Pending } from './pending.js';
 import type { BlkifRequest } from './protocol/request.js';
 import type { RingCounters } from './stats.js';
 
 const PAGE_BYTES = 4096;
 const SECTOR_BYTES = 512;
-/** At most one background purge per this interval (Linux's LRU_INTERVAL). */
-const PURGE_INTERVAL_MS = 100;
-/** Share of the cache a purge unmaps (Linux's LRU_PERCENT_CLEAN). */
-const PURGE_PERCENT = 5;
 
 /** Where mapped memory is registered so tapdisk's native I/O may use it. */
 export interface RegionPort {
@@ -45,6 +40,8 @@ interface Persistent {
 
 export class DataGrants {
   private readonly cache: GrantLru<Persistent> | null;
+  /** The tapdisk region of each cache slot, read per segment without touching the entry object. */
+  private readonly slotRegion: Uint32Array;
   /** Scratch list of the refs mapped per request, and which segment each belongs to. */
   private readonly refs: Uint32Array;
   private readonly segOf: Uint32Array;
@@ -61,6 +58,7 @@ export class DataGrants {
     private readonly counters: RingCounters,
   ) {
     this.cache = persistentMax > 0 ? new GrantLru<Persistent>(persistentMax, (p) => this.unmapPersistent(p)) : null;
+    this.slotRegion = new Uint32Array(Math.max(persistentMax, 0));
     this.refs = new Uint32Array(segmentsMax);
     this.segOf = new Uint32Array(segmentsMax);
   }
@@ -88,7 +86,7 @@ export class DataGrants {
       if (slot >= 0) {
         this.cache!.pin(slot);
         table.pinned[p.pinnedCount++] = slot;
-        table.region[i] = this.cache!.value(slot).region;
+        table.region[i] = this.slotRegion[slot]!;
       } else {
         this.refs[transientCount] = gref;
         this.segOf[transientCount++] = i;
@@ -148,8 +146,7 @@ export class DataGrants {
   private purge(): void {
     this.purgeTimer = null;
     const cache = this.cache!;
-    const count = Math.max(1, Math.floor((cache.capacity * PURGE_PERCENT) / 100));
-    this.counters.persistentPurged += cache.purge(count);
+    this.counters.persistentPurged += cache.purge(purgeCount(cache.capacity));
   }
 
   /** The cache slot for `gref`, mapping and inserting it on a miss; -1 to map it per request. */
@@ -179,6 +176,7 @@ export class DataGrants {
     const entry: Persistent = { mapping, region };
     const slot = cache.insert(gref, entry);
     if (slot < 0) this.unmapPersistent(entry);
+    else this.slotRegion[slot] = region;
     return slot;
   }
 

@@ -17,6 +17,16 @@ import { assert } from '../util/assert.js';
 
 const NIL = -1;
 
+/** At most one background purge per this interval (Linux xen-blkback's LRU_INTERVAL). */
+export const PURGE_INTERVAL_MS = 100;
+/** Share of a cache one purge unmaps (Linux's LRU_PERCENT_CLEAN). */
+const PURGE_PERCENT = 5;
+
+/** Entries one background purge of a cache of `capacity` evicts (at least one). */
+export function purgeCount(capacity: number): number {
+  return Math.max(1, Math.floor((capacity * PURGE_PERCENT) / 100));
+}
+
 export class GrantLru<T> {
   readonly capacity: number;
   private readonly slotOf = new Map<number, number>();

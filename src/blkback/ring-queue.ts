@@ -19,6 +19,7 @@ import { BackRing } from '../ring/back.js';
 import { SplitblkError } from '../util/errors.js';
 import { TdOp, TdStatus, type TdRequest } from '../tapdisk/api.js';
 import { DataGrants, type RegionPort } from './data-grants.js';
+import { IndirectPages } from './indirect-pages.js';
 import type { QueueConfig } from './frontend-config.js';
 import { Pending, SegmentTable, Stage } from './pending.js';
 import type { BlkifCodec } from './protocol/codec.js';
@@ -82,6 +83,12 @@ export interface RingQueueOptions {
 
 export const RING_ERROR = 'SPLITBLK_ERR_RING';
 
+/**
+ * Settled once; `.then(fn)` queues fn as a plain V8 microtask. queueMicrotask() would also
+ * create an async resource for every call, which costs more than the push it schedules.
+ */
+const settled = Promise.resolve();
+
 export class RingQueue {
   readonly size: number;
   private readonly ring: BackRing;
@@ -93,6 +100,8 @@ export class RingQueue {
   private readonly tables: SegmentTable[] = [];
   private tablesMade = 0;
   private readonly data: DataGrants;
+  /** Cached indirect pages, with persistent grants only. */
+  private readonly indirectPages: IndirectPages | null;
   private readonly o: RingQueueOptions;
 
   private scheduled = false;
@@ -130,6 +139,9 @@ export class RingQueue {
     this.freeCount = this.size;
     this.scratch = new BlkifRequest(Math.max(BLKIF_MAX_SEGMENTS_PER_REQUEST, o.caps.indirectSegmentsMax));
     this.data = new DataGrants(o.domid, o.grants, o.disk, o.persistentGrantsMax, this.scratch.segmentsMax, o.counters);
+    // Room for the indirect pages of every request that can hold a segment table at once.
+    const indirectPagesMax = Math.min(this.size, o.indirectTablesMax) * Math.ceil(o.caps.indirectSegmentsMax / BLKIF_SEGMENTS_PER_INDIRECT_FRAME);
+    this.indirectPages = o.persistentGrantsMax > 0 && indirectPagesMax > 0 ? new IndirectPages(o.domid, o.grants, indirectPagesMax, o.counters) : null;
   }
 
   /**
@@ -192,6 +204,7 @@ export class RingQueue {
         // The frontend's domain may be gone already; the port is then closed with it.
       }
       this.data.clear();
+      this.indirectPages?.clear();
       this.mapping.unmap();
     })();
     return this.disconnecting;
@@ -363,21 +376,41 @@ export class RingQueue {
     const req = this.scratch;
     const n = req.nrSegments;
     const pages = Math.ceil(n / BLKIF_SEGMENTS_PER_INDIRECT_FRAME);
+    if (!this.readIndirectPages(req, n, pages)) return this.reject(p, Verdict.MapFailed);
+    this.startData(p, req, n, req.indirectOp === BLKIF_OP_WRITE);
+  }
+
+  /**
+   * Copy the `n` segments of the indirect request in `req` out of its `pages` indirect pages,
+   * once. With persistent grants the pages come from the persistent cache (no mapping per
+   * request); otherwise, or when the cache cannot take them, they are mapped read-only for this
+   * request only (the backend never writes the frontend's segment lists). False on a map failure.
+   */
+  private readIndirectPages(req: BlkifRequest, n: number, pages: number): boolean {
+    const codec = this.o.codec;
+    if (this.indirectPages !== null) {
+      let page = 0;
+      for (; page < pages; page++) {
+        const view = this.indirectPages.view(req.indirectGrefs[page]!);
+        if (view === null) break;
+        const first = page * BLKIF_SEGMENTS_PER_INDIRECT_FRAME;
+        codec.readIndirectSegments(view, 0, 0, Math.min(BLKIF_SEGMENTS_PER_INDIRECT_FRAME, n - first), req, first);
+      }
+      if (page === pages) return true;
+    }
     let indirect: ForeignMapping;
     try {
-      // Read-only: the backend never writes the frontend's segment lists.
       indirect = this.o.grants.mapGrantRefs(this.o.domid, req.indirectGrefs, pages, false);
     } catch {
-      return this.reject(p, Verdict.MapFailed);
+      return false;
     }
     const view = new DataView(indirect.buffer);
     for (let page = 0; page < pages; page++) {
       const first = page * BLKIF_SEGMENTS_PER_INDIRECT_FRAME;
-      const count = Math.min(BLKIF_SEGMENTS_PER_INDIRECT_FRAME, n - first);
-      this.o.codec.readIndirectSegments(view, page * PAGE_BYTES, 0, count, req, first);
+      codec.readIndirectSegments(view, page * PAGE_BYTES, 0, Math.min(BLKIF_SEGMENTS_PER_INDIRECT_FRAME, n - first), req, first);
     }
     indirect.unmap();
-    this.startData(p, req, n, req.indirectOp === BLKIF_OP_WRITE);
+    return true;
   }
 
   /** Resume a parked indirect request once a table is free. Returns false if still parked. */
@@ -487,7 +520,7 @@ export class RingQueue {
     if (this.pushScheduled) return;
     this.pushScheduled = true;
     // Responses finished in the same tick (one batch of completions) go out with one push.
-    queueMicrotask(this.pushBound);
+    void settled.then(this.pushBound);
   }
 
   private push(): void {

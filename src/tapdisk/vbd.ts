@@ -259,6 +259,8 @@ export class Vbd implements Dispatchable {
 
   private submitBatch(batched: number): void {
     planMerges(this.batch, batched, this.limits, this.plan);
+    // One clock read for the whole batch: its operations start together.
+    const now = this.cfg.clock.now();
     for (let g = 0; g < this.plan.groups; g++) {
       const slotIndex = this.freeSlots[--this.freeCount]!;
       const slot = this.slots[slotIndex]!;
@@ -292,10 +294,11 @@ export class Vbd implements Dispatchable {
       slot.count = count;
       slot.state = SlotState.Busy;
       if (req.op !== TdOp.Read) this.busyNonReads++;
-      slot.startMs = this.cfg.clock.now();
+      slot.startMs = now;
       this.driver!.queue(req);
     }
-    this.batch.fill(undefined as unknown as TdRequest, 0, batched);
+    // Drop the references (a plain loop: Array.prototype.fill is a runtime call).
+    for (let b = 0; b < batched; b++) this.batch[b] = undefined as unknown as TdRequest;
   }
 
   private slotDone(index: number, status: TdStatus, errno: number): void {

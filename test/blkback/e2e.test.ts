@@ -38,6 +38,29 @@ test('x86_32 ABI, one-page ring, one queue, no persistent grants: verified READ/
   }
 });
 
+test('persistent grants beyond the cache cap: the excess is mapped per request, purged in the background, data verified', async (t) => {
+  const h = await Harness.start();
+  try {
+    await h.createDomain(3, 128);
+    const img = sparseImage(h.tmp, 'c.raw', 128 << 20);
+    await h.attach(3, 51712, { params: `aio:${img}` });
+    // 8 requests of up to 256 segments in flight: a working set of grants well above the
+    // 1056-entry cache of the ring.
+    const fe = h.frontend({ domid: 3, devid: 51712, scenario: 'verify', order: 0, queues: 1, persistent: true, qd: 8, requests: 300, segmentsMax: 256 });
+    const r = await h.result(fe);
+    t.is(r.result['errors'], 0);
+    t.is(r.result['mismatches'], 0);
+    t.is(await h.detach(3, 51712), XenbusState.Closed);
+    const stats = finalStats(h.backend.stderr, '3/51712');
+    t.log(JSON.stringify(stats));
+    t.true(stats['persistent-overflows']! > 0, 'the cache filled up and the excess went per request');
+    t.true(stats['persistent-hits']! > 0, 'cached grants are still reused');
+    t.is(stats['errors'], 0);
+  } finally {
+    t.is(await h.close(), 0);
+  }
+});
+
 test('order-4 ring, 4 queues, indirect descriptors and persistent grants: verified random I/O', async (t) => {
   const h = await Harness.start();
   try {

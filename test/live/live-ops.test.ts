@@ -23,7 +23,7 @@ import { haveTool, run, sleep, start } from './cli.js';
 const SIZE = '32M';
 const SECTORS = (32 << 20) / 512;
 /** Long enough for every operation below to run while the writer does. */
-const WRITER_SECONDS = 15;
+const WRITER_SECONDS = 20;
 
 test('snapshot, non-leaf coalesce and leaf coalesce as jobs under a verifying guest', async (t) => {
   if (!needNative(t)) return;
@@ -34,10 +34,12 @@ test('snapshot, non-leaf coalesce and leaf coalesce as jobs under a verifying gu
   const R = ['--rundir', rundir];
   const at = (name: string) => join(img, name);
   let other: ChildProcess | undefined;
+  let guest: ChildProcess | undefined;
   t.teardown(async () => {
-    if (other && other.exitCode === null) {
-      other.kill('SIGTERM');
-      await new Promise((r) => other!.once('exit', r));
+    for (const child of [guest, other]) {
+      if (child === undefined || child.exitCode !== null || child.signalCode !== null) continue;
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
     }
     await run(['down', ...R], 20_000);
     await rm(rundir, { recursive: true, force: true });
@@ -53,6 +55,9 @@ test('snapshot, non-leaf coalesce and leaf coalesce as jobs under a verifying gu
   const attach = await run(['attach', domid, `format=vhd, vdev=xvda, access=rw, target=${at('base.vhd')}`, ...R]);
   t.is(attach.code, 0, attach.stderr);
 
+  // A second tapdisk process, for a clone later.
+  other = start(['tap', 'serve', ...R, '--name', 'other'], 120_000).child;
+
   // Stamp every sector first, so a later whole-disk read can tell a lost sector (no stamp).
   const fill = await run(['frontend', domid, 'xvda', ...R, '--rw', 'write', '--bs', '64k', '--iodepth', '8', '--verify', '--output=json']);
   t.is(fill.code, 0, fill.stderr);
@@ -66,6 +71,7 @@ test('snapshot, non-leaf coalesce and leaf coalesce as jobs under a verifying gu
 
   const writer = start(['frontend', domid, 'xvda', ...R, '--rw', 'randrw', '--bs', '64k', '--iodepth', '8', '--verify',
     '--runtime', String(WRITER_SECONDS), '--seed', '7', '--output=json'], 90_000);
+  guest = writer.child;
   await sleep(1500);
 
   // Live snapshot: the guest now writes to leaf; mid becomes history.
@@ -75,7 +81,6 @@ test('snapshot, non-leaf coalesce and leaf coalesce as jobs under a verifying gu
 
   // A clone on mid, served by another tapdisk process: the coalesce of mid must refresh it too.
   t.is((await run(['image', 'create', '-b', at('mid.vhd'), at('clone.vhd')])).code, 0);
-  other = start(['tap', 'serve', ...R, '--name', 'other'], 90_000).child;
   const otherSocket = join(rundir, 'tapdisk', 'other.sock');
   let created = await run(['tap', 'create', ...R, '--socket', otherSocket, '-a', `vhd:${at('clone.vhd')}`, '--output=json']);
   for (let i = 0; i < 50 && created.code === 4; i++) {
@@ -90,7 +95,6 @@ test('snapshot, non-leaf coalesce and leaf coalesce as jobs under a verifying gu
   t.is((runTool('qemu-img', ['convert', '-f', 'vpc', '-O', 'raw', at('clone.vhd'), cloneRaw])).code, 0);
 
   // Non-leaf coalesce: mid into base while the guest writes to leaf; leaf and clone re-parented.
-  await sleep(500);
   const mid = await run(['tap', 'coalesce', at('mid.vhd'), '--wait', '--output=json', ...R]);
   t.is(mid.code, 0, mid.stderr);
   const m = JSON.parse(mid.stdout);

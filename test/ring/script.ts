@@ -6,6 +6,7 @@
 import { BackRing } from '../../src/ring/back.js';
 import { FrontRing } from '../../src/ring/front.js';
 import type { RingLayout } from '../../src/ring/sring.js';
+import { PAGE_SIZE } from '../../src/native/api.js';
 import { prng } from '../helpers/prng.js';
 
 /** sizeof(struct blkif_request) and sizeof(struct blkif_response) on x86_64, as the C side. */
@@ -20,97 +21,107 @@ function fnv1a(bytes: Uint8Array, offset: number, length: number): string {
   return h.toString(16).padStart(8, '0');
 }
 
-export function runScript(script: string, layout: RingLayout = BLKIF_X86_64): string {
-  const out: string[] = [];
-  let buffer = new ArrayBuffer(0);
-  let front: FrontRing | undefined;
-  let back: BackRing | undefined;
-  let reqSeq = 0;
-  let rspSeq = 0;
-  const words = script.split(/\s+/).filter((w) => w !== '');
-  const f = () => front!;
-  const b = () => back!;
-  for (let i = 0; i < words.length; i++) {
-    const cmd = words[i]!;
-    const arg = () => Number(words[++i]);
-    switch (cmd) {
-      case 'init': {
-        const pages = arg();
-        const start = arg();
-        buffer = new ArrayBuffer(pages * 4096);
-        front = FrontRing.initAt(buffer, 0, buffer.byteLength, layout, start);
-        back = BackRing.attach(buffer, 0, buffer.byteLength, layout, start);
-        out.push(`size ${front.size}`);
+/** The rings one script drives, and the counters that make its slot contents deterministic. */
+class ScriptState {
+  readonly out: string[] = [];
+  buffer = new ArrayBuffer(0);
+  private frontRing: FrontRing | undefined;
+  private backRing: BackRing | undefined;
+  reqSeq = 0;
+  rspSeq = 0;
+
+  constructor(readonly layout: RingLayout) {}
+
+  get front(): FrontRing {
+    if (this.frontRing === undefined) throw new Error('script: init must come first');
+    return this.frontRing;
+  }
+
+  get back(): BackRing {
+    if (this.backRing === undefined) throw new Error('script: init must come first');
+    return this.backRing;
+  }
+
+  init(pages: number, start: number): void {
+    this.buffer = new ArrayBuffer(pages * PAGE_SIZE);
+    this.frontRing = FrontRing.initAt(this.buffer, 0, this.buffer.byteLength, this.layout, start);
+    this.backRing = BackRing.attach(this.buffer, 0, this.buffer.byteLength, this.layout, start);
+    this.out.push(`size ${this.frontRing.size}`);
+  }
+
+  /** Produce `n` requests whose bytes follow from their sequence number, as the C side. */
+  produceRequests(n: number): void {
+    const f = this.front;
+    for (let k = 0; k < n; k++, this.reqSeq++) {
+      const off = f.produceRequest();
+      for (let j = 0; j < this.layout.requestSize; j++) f.sring.bytes[off + j] = (this.reqSeq * 31 + j * 7 + 1) & 0xff;
+    }
+    this.out.push(`req ${n}`);
+  }
+
+  consumeRequests(n: number): void {
+    const b = this.back;
+    for (let k = 0; k < n; k++) {
+      if (b.requestConsOverflow(b.reqCons)) {
+        this.out.push('cons-overflow');
         break;
       }
-      case 'req': {
-        const n = arg();
-        for (let k = 0; k < n; k++, reqSeq++) {
-          const off = f().produceRequest();
-          for (let j = 0; j < layout.requestSize; j++) f().sring.bytes[off + j] = (reqSeq * 31 + j * 7 + 1) & 0xff;
-        }
-        out.push(`req ${n}`);
-        break;
-      }
-      case 'push':
-        out.push(`notify-req ${f().pushRequestsAndCheckNotify() ? 1 : 0}`);
-        break;
-      case 'cons': {
-        const n = arg();
-        for (let k = 0; k < n; k++) {
-          if (b().requestConsOverflow(b().reqCons)) {
-            out.push('cons-overflow');
-            break;
-          }
-          const copy = b().sring.bytes.slice(b().requestSlot(b().reqCons), b().requestSlot(b().reqCons) + layout.requestSize);
-          b().reqCons = (b().reqCons + 1) >>> 0;
-          out.push(`got-req ${fnv1a(copy, 0, copy.length)}`);
-        }
-        break;
-      }
-      case 'rsp': {
-        const n = arg();
-        for (let k = 0; k < n; k++, rspSeq++) {
-          const off = b().produceResponse();
-          for (let j = 0; j < layout.responseSize; j++) b().sring.bytes[off + j] = (rspSeq * 13 + j * 5 + 3) & 0xff;
-        }
-        out.push(`rsp ${n}`);
-        break;
-      }
-      case 'pushrsp':
-        out.push(`notify-rsp ${b().pushResponsesAndCheckNotify() ? 1 : 0}`);
-        break;
-      case 'rcons': {
-        const n = arg();
-        for (let k = 0; k < n; k++) {
-          out.push(`got-rsp ${fnv1a(f().sring.bytes, f().responseSlot(f().rspCons), layout.responseSize)}`);
-          f().rspCons = (f().rspCons + 1) >>> 0;
-        }
-        break;
-      }
-      case 'fcreq':
-        out.push(`fc-req ${b().finalCheckForRequests() ? 1 : 0}`);
-        break;
-      case 'fcrsp':
-        out.push(`fc-rsp ${f().finalCheckForResponses() ? 1 : 0}`);
-        break;
-      case 'unc-req':
-        out.push(`unc-req ${b().unconsumedRequests()}`);
-        break;
-      case 'unc-rsp':
-        out.push(`unc-rsp ${f().unconsumedResponses()}`);
-        break;
-      case 'free':
-        out.push(`free ${f().freeRequests()} full ${f().full() ? 1 : 0}`);
-        break;
-      case 'dump':
-        out.push(`dump ${Buffer.from(buffer).toString('hex')}`);
-        break;
-      default:
-        throw new Error(`unknown script command ${cmd}`);
+      const copy = b.sring.bytes.slice(b.requestSlot(b.reqCons), b.requestSlot(b.reqCons) + this.layout.requestSize);
+      b.reqCons = (b.reqCons + 1) >>> 0;
+      this.out.push(`got-req ${fnv1a(copy, 0, copy.length)}`);
     }
   }
-  return out.map((l) => `${l}\n`).join('');
+
+  /** Produce `n` responses whose bytes follow from their sequence number, as the C side. */
+  produceResponses(n: number): void {
+    const b = this.back;
+    for (let k = 0; k < n; k++, this.rspSeq++) {
+      const off = b.produceResponse();
+      for (let j = 0; j < this.layout.responseSize; j++) b.sring.bytes[off + j] = (this.rspSeq * 13 + j * 5 + 3) & 0xff;
+    }
+    this.out.push(`rsp ${n}`);
+  }
+
+  consumeResponses(n: number): void {
+    const f = this.front;
+    for (let k = 0; k < n; k++) {
+      this.out.push(`got-rsp ${fnv1a(f.sring.bytes, f.responseSlot(f.rspCons), this.layout.responseSize)}`);
+      f.rspCons = (f.rspCons + 1) >>> 0;
+    }
+  }
+}
+
+const flag = (b: boolean): number => (b ? 1 : 0);
+
+/** Each command of the script language: how many numeric arguments it takes, and what it does. */
+const COMMANDS: Record<string, { args: number; run: (s: ScriptState, a: number[]) => void }> = {
+  init: { args: 2, run: (s, a) => s.init(a[0]!, a[1]!) },
+  req: { args: 1, run: (s, a) => s.produceRequests(a[0]!) },
+  push: { args: 0, run: (s) => s.out.push(`notify-req ${flag(s.front.pushRequestsAndCheckNotify())}`) },
+  cons: { args: 1, run: (s, a) => s.consumeRequests(a[0]!) },
+  rsp: { args: 1, run: (s, a) => s.produceResponses(a[0]!) },
+  pushrsp: { args: 0, run: (s) => s.out.push(`notify-rsp ${flag(s.back.pushResponsesAndCheckNotify())}`) },
+  rcons: { args: 1, run: (s, a) => s.consumeResponses(a[0]!) },
+  fcreq: { args: 0, run: (s) => s.out.push(`fc-req ${flag(s.back.finalCheckForRequests())}`) },
+  fcrsp: { args: 0, run: (s) => s.out.push(`fc-rsp ${flag(s.front.finalCheckForResponses())}`) },
+  'unc-req': { args: 0, run: (s) => s.out.push(`unc-req ${s.back.unconsumedRequests()}`) },
+  'unc-rsp': { args: 0, run: (s) => s.out.push(`unc-rsp ${s.front.unconsumedResponses()}`) },
+  free: { args: 0, run: (s) => s.out.push(`free ${s.front.freeRequests()} full ${flag(s.front.full())}`) },
+  dump: { args: 0, run: (s) => s.out.push(`dump ${Buffer.from(s.buffer).toString('hex')}`) },
+};
+
+export function runScript(script: string, layout: RingLayout = BLKIF_X86_64): string {
+  const state = new ScriptState(layout);
+  const words = script.split(/\s+/).filter((w) => w !== '');
+  for (let i = 0; i < words.length; ) {
+    const cmd = words[i++]!;
+    const command = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+    if (command === undefined) throw new Error(`unknown script command ${cmd}`);
+    const args = words.slice(i, i + command.args).map(Number);
+    i += command.args;
+    command.run(state, args);
+  }
+  return state.out.map((l) => `${l}\n`).join('');
 }
 
 

@@ -20,6 +20,8 @@ export interface SlotMemory {
 
 const LE = true;
 const TWO_32 = 2 ** 32;
+/** sizeof(grant_ref_t): indirect_grefs[] is an array of them. */
+const GRANT_REF_BYTES = 4;
 
 /** The per-ABI layouts of every blkif struct. */
 export interface BlkifLayouts {
@@ -112,7 +114,7 @@ export class BlkifCodec implements RingLayout {
     this.inSector = l.indirect.offsetOf('sector_number');
     this.inHandle = l.indirect.offsetOf('handle');
     this.inGrefs = l.indirect.offsetOf('indirect_grefs');
-    this.inGrefsCount = l.indirect.fields.find((f) => f.name === 'indirect_grefs')!.size / 4;
+    this.inGrefsCount = l.indirect.fields.find((f) => f.name === 'indirect_grefs')!.size / GRANT_REF_BYTES;
     this.sgGref = l.segment.offsetOf('gref');
     this.sgFirst = l.segment.offsetOf('first_sect');
     this.sgLast = l.segment.offsetOf('last_sect');
@@ -176,7 +178,7 @@ export class BlkifCodec implements RingLayout {
     out.idHi = v.getUint32(o + this.inId + 4, LE);
     out.sectorNumber = getU64(v, o + this.inSector);
     out.handle = v.getUint16(o + this.inHandle, LE);
-    for (let i = 0; i < this.inGrefsCount; i++) out.indirectGrefs[i] = v.getUint32(o + this.inGrefs + i * 4, LE);
+    for (let i = 0; i < this.inGrefsCount; i++) out.indirectGrefs[i] = v.getUint32(o + this.inGrefs + i * GRANT_REF_BYTES, LE);
     out.nrSectors = 0;
     out.flag = 0;
     // The segments are in the indirect pages; readIndirectSegments() fills them.
@@ -243,7 +245,7 @@ export class BlkifCodec implements RingLayout {
       v.setUint32(offset + this.inId + 4, req.idHi >>> 0, LE);
       setU64(v, offset + this.inSector, req.sectorNumber);
       v.setUint16(offset + this.inHandle, req.handle, LE);
-      for (let i = 0; i < this.inGrefsCount; i++) v.setUint32(offset + this.inGrefs + i * 4, req.indirectGrefs[i]!, LE);
+      for (let i = 0; i < this.inGrefsCount; i++) v.setUint32(offset + this.inGrefs + i * GRANT_REF_BYTES, req.indirectGrefs[i]!, LE);
     } else {
       v.setUint8(offset + this.rqNrSegments, req.nrSegments);
       v.setUint16(offset + this.rqHandle, req.handle, LE);

@@ -50,9 +50,11 @@ export class LiveOps {
   snapshot(minor: number, newLeaf: string): JobDescription {
     const vbd = this.tapdisk.require(minor);
     const leaf = absolute('the new leaf', newLeaf);
-    leafPath(vbd); // a vhd: VBD, or SPLITBLK_ERR_VHD_NOT_VHD now rather than in the job
+    // A vhd: VBD, or SPLITBLK_ERR_VHD_NOT_VHD now rather than in the job. Only the current
+    // leaf changes (it becomes history), so only it and the new leaf are held.
+    const current = leafPath(vbd);
     const disk = new LocalDisk(vbd);
-    const locked = [...vbd.info.chain.map(chainPath), leaf];
+    const locked = [current, leaf];
     return this.start('snapshot', locked, false, async (job) => {
       const r = await liveSnapshot(disk, leaf, job);
       return { pauseMs: r.pauseMs, snapshot: r.snapshot, leaf: r.leaf, refreshed: disk.refreshed ? [minor] : [] };

@@ -59,11 +59,6 @@ export class ControlServer {
     this.live = new LiveOps(this.tapdisk, this.opts.registryDir ?? path.join(path.dirname(socketPath), 'registry'));
   }
 
-  /** The live operations and their jobs (null before listen()). */
-  get liveOps(): LiveOps | null {
-    return this.live;
-  }
-
   private accept(socket: net.Socket): void {
     this.sockets.add(socket);
     const parser = new FrameParser(this.opts.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT);

@@ -26,20 +26,11 @@ async function nextEvent(it: AsyncIterator<XsWatchEvent>): Promise<XsWatchEvent>
   return r.value;
 }
 
-export function clientSuite(test: TestFn, label: string, target: Target): void {
-  const run = (name: string, body: (t: ExecutionContext, xs: XsClient, root: string) => Promise<void>) => {
-    test(`${label}: ${name}`, async (t) => {
-      if (!target.available(t)) return;
-      const xs = await target.connect();
-      try {
-        await body(t, xs, base(name.replace(/\W+/g, '-')));
-      } finally {
-        await xs.close();
-      }
-    });
-  };
+/** The cases, each run under a fresh path prefix `root` on a dom0 connection `xs` to `target`. */
+type Case = [name: string, body: (t: ExecutionContext, xs: XsClient, root: string, target: Target) => Promise<void>];
 
-  run('read, write, mkdir, rm, directory and typed errors', async (t, xs, root) => {
+const CASES: Case[] = [
+  ['read, write, mkdir, rm, directory and typed errors', async (t, xs, root) => {
     await xs.write(`${root}/a/b`, 'hello');
     t.is((await xs.read(`${root}/a/b`)).toString(), 'hello');
     t.is(await xs.readString(`${root}/a`), '');
@@ -56,9 +47,9 @@ export function clientSuite(test: TestFn, label: string, target: Target): void {
     t.deepEqual((await xs.directory(root)).sort(), ['bin', 'dir']);
     const bad = await t.throwsAsync(xs.write('bad//path', 'x'), { instanceOf: XsError });
     t.is(bad?.errno, 'EINVAL');
-  });
+  }],
 
-  run('many requests in flight pair with their replies', async (t, xs, root) => {
+  ['many requests in flight pair with their replies', async (t, xs, root) => {
     const n = 200;
     await Promise.all(Array.from({ length: n }, (_, i) => xs.write(`${root}/k${i}`, `v${i}`)));
     const values = await Promise.all(Array.from({ length: n }, (_, i) => xs.readString(`${root}/k${i}`)));
@@ -67,17 +58,17 @@ export function clientSuite(test: TestFn, label: string, target: Target): void {
     t.is(mixed[0].status === 'fulfilled' && mixed[0].value.toString(), 'v1');
     t.is(mixed[1].status === 'rejected' && (mixed[1].reason as XsError).errno, 'ENOENT');
     t.is(mixed[2].status === 'fulfilled' && mixed[2].value.toString(), 'v2');
-  });
+  }],
 
-  run('a directory over 4096 bytes is listed in parts', async (t, xs, root) => {
+  ['a directory over 4096 bytes is listed in parts', async (t, xs, root) => {
     const names = Array.from({ length: 300 }, (_, i) => `child-with-a-rather-long-name-${String(i).padStart(4, '0')}`);
     await xs.transaction(async (tx) => {
       for (const name of names) await tx.write(`${root}/${name}`, '');
     });
     t.deepEqual((await xs.directory(root)).sort(), names);
-  });
+  }],
 
-  run('watches fire on registration and on changes, and close ends them', async (t, xs, root) => {
+  ['watches fire on registration and on changes, and close ends them', async (t, xs, root) => {
     await xs.write(`${root}/w`, '0');
     const watch = await xs.watch(`${root}/w`, 'tok');
     const it = watch[Symbol.asyncIterator]();
@@ -103,9 +94,9 @@ export function clientSuite(test: TestFn, label: string, target: Target): void {
     }
     t.is(seen, 1);
     t.deepEqual(await it2.next(), { done: true, value: undefined });
-  });
+  }],
 
-  run('a watch that is not consumed ends with an overflow error', async (t, _xs, root) => {
+  ['a watch that is not consumed ends with an overflow error', async (t, _xs, root, target) => {
     const watcher = await target.connect({ watchEventsMax: 4 });
     const writer = await target.connect();
     try {
@@ -123,9 +114,9 @@ export function clientSuite(test: TestFn, label: string, target: Target): void {
       await watcher.close();
       await writer.close();
     }
-  });
+  }],
 
-  run('transactions see their own writes and retry on EAGAIN', async (t, xs, root) => {
+  ['transactions see their own writes and retry on EAGAIN', async (t, xs, root, target) => {
     await xs.write(`${root}/counter`, '0');
     const other = await target.connect();
     try {
@@ -165,24 +156,24 @@ export function clientSuite(test: TestFn, label: string, target: Target): void {
     } finally {
       await other.close();
     }
-  });
+  }],
 
-  run('permissions', async (t, xs, root) => {
+  ['permissions', async (t, xs, root) => {
     await xs.write(`${root}/p`, 'x');
     t.deepEqual(await xs.getPerms(`${root}/p`), [{ domid: 0, perm: 'n' }]);
     await xs.setPerms(`${root}/p`, [{ domid: 5, perm: 'r' }, { domid: 7, perm: 'b' }]);
     t.deepEqual(await xs.getPerms(`${root}/p`), [{ domid: 5, perm: 'r' }, { domid: 7, perm: 'b' }]);
     const error = await t.throwsAsync(xs.getPerms(`${root}/none`), { instanceOf: XsError });
     t.is(error?.errno, 'ENOENT');
-  });
+  }],
 
-  run('domain queries', async (t, xs) => {
+  ['domain queries', async (t, xs) => {
     t.is(await xs.getDomainPath(3), '/local/domain/3');
     t.true(await xs.isDomainIntroduced(0));
     t.false(await xs.isDomainIntroduced(4321));
-  });
+  }],
 
-  run('close rejects pending requests and ends watches', async (t, xs, root) => {
+  ['close rejects pending requests and ends watches', async (t, xs, root) => {
     const watch = await xs.watch(root);
     const it = watch[Symbol.asyncIterator]();
     await nextEvent(it);
@@ -194,5 +185,19 @@ export function clientSuite(test: TestFn, label: string, target: Target): void {
     t.deepEqual(await waiting, { done: true, value: undefined });
     const after = await t.throwsAsync(xs.read(`${root}/x`));
     t.true(after instanceof SplitblkError && after.code === XS_CLIENT_CLOSED);
-  });
+  }],
+];
+
+export function clientSuite(test: TestFn, label: string, target: Target): void {
+  for (const [name, body] of CASES) {
+    test(`${label}: ${name}`, async (t) => {
+      if (!target.available(t)) return;
+      const xs = await target.connect();
+      try {
+        await body(t, xs, base(name.replace(/\W+/g, '-')), target);
+      } finally {
+        await xs.close();
+      }
+    });
+  }
 }

@@ -1,0 +1,90 @@
+/**
+ * The persistent cache of indirect pages of one ring (persistent grants negotiated): grant ref ->
+ * a read-only mapping of the frontend's segment list and a DataView over it, so an indirect
+ * request reuses its pages without a map, an unmap and a DataView per request.
+ *
+ * Kept apart from the data-grant cache because frontends grant indirect pages read-only (the
+ * backend only reads them; our C blkfront and the test workloads do), while data grants are
+ * cached writable (blkif.h note 8). The policy is the data cache's (see data-grants.ts): a full
+ * cache never evicts on the request path; the caller maps that page for the request only, and an
+ * overflow arms a background purge of the least recently used entries.
+ *
+ * Nothing is pinned: the caller copies the segments out at once, and purges only run from a
+ * timer, so an entry cannot go away while it is read.
+ */
+import type { DomId, ForeignMapping, GrantMapper } from '../hypervisor/api.js';
+import { GrantLru, purgeCount, PURGE_INTERVAL_MS } from './grant-lru.js';
+import type { RingCounters } from './stats.js';
+
+interface Page {
+  mapping: ForeignMapping;
+  view: DataView;
+}
+
+export class IndirectPages {
+  private readonly cache: GrantLru<Page>;
+  private readonly oneRef = new Uint32Array(1);
+  private purgeTimer: NodeJS.Timeout | null = null;
+  private readonly purgeBound = () => this.purge();
+
+  constructor(
+    private readonly domid: DomId,
+    private readonly mapper: GrantMapper,
+    capacity: number,
+    private readonly counters: RingCounters,
+  ) {
+    this.cache = new GrantLru<Page>(capacity, (page) => page.mapping.unmap());
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  /** A view of page `gref` (mapped read-only and cached on a miss); null to map it per request. */
+  view(gref: number): DataView | null {
+    const cache = this.cache;
+    const hit = cache.lookup(gref);
+    if (hit >= 0) {
+      this.counters.persistentHits++;
+      return cache.value(hit).view;
+    }
+    this.counters.persistentMisses++;
+    if (cache.full) {
+      this.counters.persistentOverflows++;
+      this.schedulePurge();
+      return null;
+    }
+    let mapping: ForeignMapping;
+    try {
+      this.oneRef[0] = gref;
+      mapping = this.mapper.mapGrantRefs(this.domid, this.oneRef, 1, false);
+    } catch {
+      return null; // The per-request mapping fails the same way and answers the request.
+    }
+    const page: Page = { mapping, view: new DataView(mapping.buffer) };
+    if (cache.insert(gref, page) < 0) {
+      mapping.unmap();
+      return null;
+    }
+    return page.view;
+  }
+
+  /** Unmap every cached page. */
+  clear(): void {
+    if (this.purgeTimer !== null) clearTimeout(this.purgeTimer);
+    this.purgeTimer = null;
+    this.cache.clear();
+  }
+
+  private schedulePurge(): void {
+    if (this.purgeTimer !== null) return;
+    this.purgeTimer = setTimeout(this.purgeBound, PURGE_INTERVAL_MS);
+    // A pending purge must not keep the process alive on its own.
+    this.purgeTimer.unref();
+  }
+
+  private purge(): void {
+    this.purgeTimer = null;
+    this.counters.persistentPurged += this.cache.purge(purgeCount(this.cache.capacity));
+  }
+}
