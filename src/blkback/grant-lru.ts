@@ -14,6 +14,7 @@
  * The list lives in preallocated typed arrays, so lookups and moves allocate nothing.
  */
 import { assert } from '../util/assert.js';
+import { GrefIndex } from './gref-index.js';
 
 const NIL = -1;
 
@@ -29,7 +30,7 @@ export function purgeCount(capacity: number): number {
 
 export class GrantLru<T> {
   readonly capacity: number;
-  private readonly slotOf = new Map<number, number>();
+  private readonly slotOf: GrefIndex;
   private readonly grefs: Uint32Array;
   private readonly prev: Int32Array;
   private readonly next: Int32Array;
@@ -46,6 +47,7 @@ export class GrantLru<T> {
   constructor(capacity: number, private readonly onEvict: (value: T, gref: number) => void) {
     assert(Number.isInteger(capacity) && capacity > 0, 'GrantLru capacity must be a positive integer');
     this.capacity = capacity;
+    this.slotOf = new GrefIndex(capacity);
     this.grefs = new Uint32Array(capacity);
     this.prev = new Int32Array(capacity).fill(NIL);
     this.next = new Int32Array(capacity).fill(NIL);
@@ -67,7 +69,7 @@ export class GrantLru<T> {
   /** The slot holding `gref`, made most recently used; -1 when absent. */
   lookup(gref: number): number {
     const slot = this.slotOf.get(gref);
-    if (slot === undefined) return NIL;
+    if (slot < 0) return NIL;
     this.unlink(slot);
     this.pushFront(slot);
     return slot;
@@ -84,17 +86,16 @@ export class GrantLru<T> {
   }
 
   /**
-   * Add `gref` (which must be absent) as most recently used. Returns the slot, or -1 when the
+   * Add `gref` (which must be absent; GrefIndex.add asserts it) as most recently used. Returns the slot, or -1 when the
    * cache is full (nothing is evicted here; see purge()).
    */
   insert(gref: number, value: T): number {
-    assert(!this.slotOf.has(gref), 'GrantLru: gref already cached');
     if (this.freeCount === 0) return NIL;
     const slot = this.free[--this.freeCount]!;
     this.grefs[slot] = gref;
     this.values[slot] = value;
     this.pins[slot] = 0;
-    this.slotOf.set(gref, slot);
+    this.slotOf.add(gref, slot);
     this.pushFront(slot);
     return slot;
   }

@@ -91,6 +91,10 @@ export class Vbd implements Dispatchable {
   private busyNonReads = 0;
   /** While pausing, only requests queued before this position are drained. */
   private drainTail = 0;
+  /** The queue time shared by the requests of one burst (negative: none yet). A clock read
+   *  costs about as much as the rest of queue(), and a ring's batch arrives in one synchronous
+   *  run; the next dispatch, which the scheduler runs right after, ends the burst. */
+  private burstStartMs = -1;
 
   private readonly slots: Slot[];
   private readonly freeSlots: Int32Array;
@@ -173,7 +177,8 @@ export class Vbd implements Dispatchable {
     assert(this.tail - this.head < this.limits.queueMax, 'VBD queue overflow: the request pool exceeds queueMax');
     const i = this.tail % this.limits.queueMax;
     this.pend[i] = req;
-    this.pendStartMs[i] = this.cfg.clock.now();
+    if (this.burstStartMs < 0) this.burstStartMs = this.cfg.clock.now();
+    this.pendStartMs[i] = this.burstStartMs;
     this.tail++;
     this.pendingCount++;
     if (req.op !== TdOp.Read) this.pendingNonReads++;
@@ -186,6 +191,7 @@ export class Vbd implements Dispatchable {
 
   /** For the scheduler: move up to `max` requests from the queue to the driver. */
   dispatch(max: number): number {
+    this.burstStartMs = -1;
     if (this.stateValue === 'closed') return this.failPending(max);
     if (this.stateValue === 'paused' || this.driver === null) return 0;
     const end = this.stateValue === 'pausing' ? this.drainTail : this.tail;

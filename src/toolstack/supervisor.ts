@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { stopChild } from '../util/child.js';
 import type { Writable } from 'node:stream';
 
 /**
@@ -110,7 +110,7 @@ export class Supervisor {
   private async cycle(entry: Running): Promise<void> {
     entry.cycling = true;
     try {
-      await this.terminate(entry.child);
+      await stopChild(entry.child, this.opts.stopTimeoutMs);
       if (this.stopping) return;
       entry.child = this.spawn(entry.spec);
       this.watch(entry);
@@ -140,19 +140,9 @@ export class Supervisor {
     throw new Error(`${entry.spec.name} was not ready within ${this.opts.readyTimeoutMs} ms`);
   }
 
-  /** SIGTERM a child; SIGKILL it if it does not exit in time. */
-  private async terminate(child: ChildProcess): Promise<void> {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), this.opts.stopTimeoutMs);
-    await exited;
-    clearTimeout(timer);
-  }
-
   /** Stop each service in reverse order. */
   async stop(): Promise<void> {
     this.stopping = true;
-    for (const entry of [...this.running].reverse()) await this.terminate(entry.child);
+    for (const entry of [...this.running].reverse()) await stopChild(entry.child, this.opts.stopTimeoutMs);
   }
 }

@@ -151,6 +151,20 @@ test('a backend that closes mid-run ends the workload with an error, not a hang'
   await front.close();
 });
 
+test('a signal aborted before the run (Ctrl-C while connecting) ends it before its first I/O', async (t) => {
+  if (!needNative(t)) return;
+  const env = await setupEnv(t);
+  await env.addDisk(DEVID, { sectors: 8192 });
+  const front = await Blkfront.connect(env.guest, { domid: env.domid, devid: DEVID, iodepth: 4, maxIoBytes: 4096 });
+  const abort = new AbortController();
+  abort.abort();
+  const result = await runWorkload(front.io, { rw: 'randread', bs: 4096, iodepth: 4, runtimeMs: 60_000, signal: abort.signal });
+  t.true(result.interrupted);
+  t.is(result.ios, 0);
+  t.is(result.errors, 0);
+  await front.close();
+});
+
 test('a second frontend connects again after a clean close, and after a frontend that died connected', async (t) => {
   if (!needNative(t)) return;
   const env = await setupEnv(t);

@@ -23,6 +23,7 @@ import {
   bitmapSectors,
   creatorIsTapdisk,
   decodeBat,
+  encodeBat,
   encodeBatSector,
   encodeBatmapHeader,
   encodeFooter,
@@ -262,6 +263,41 @@ export class VhdFile {
     await writeFull(this.fh, bm.map.subarray(at, at + VHD_SECTOR_SIZE), bm.header.batmapOffset + at);
     bm.header = { ...bm.header, checksum: batmapChecksum(bm.map, bm.header.batmapVersion) };
     await writeFull(this.fh, encodeBatmapHeader(bm.header), bm.headerOffset);
+  }
+
+  /**
+   * Write the BAT sectors holding entries [first, last] from the in-memory table, in one write:
+   * what a tool that allocated many blocks at once (coalesce) writes after their data.
+   */
+  async writeBatRange(first: number, last: number): Promise<void> {
+    const perSector = VHD_SECTOR_SIZE / 4;
+    const from = Math.floor(first / perSector) * VHD_SECTOR_SIZE;
+    const to = (Math.floor(last / perSector) + 1) * VHD_SECTOR_SIZE;
+    await writeFull(this.fh, encodeBat(this.bat).subarray(from, to), this.header!.tableOffset + from);
+  }
+
+  /** Set the batmap bits of many blocks: the changed map sectors in one write, then the header. */
+  setBatmapBits(blocks: readonly number[]): Promise<void> {
+    return this.batmapLock.run(0, async () => {
+      const bm = this.batmap;
+      if (!bm) return;
+      const bitsMax = bm.header.batmapSize * VHD_SECTOR_SIZE * 8;
+      let lo = Infinity;
+      let hi = -1;
+      for (const b of blocks) {
+        if (b >= bitsMax || bitTest(bm.map, b)) continue;
+        bitSet(bm.map, b);
+        lo = Math.min(lo, b);
+        hi = Math.max(hi, b);
+      }
+      if (hi < 0) return;
+      const bitsPerSector = VHD_SECTOR_SIZE * 8;
+      const from = Math.floor(lo / bitsPerSector) * VHD_SECTOR_SIZE;
+      const to = (Math.floor(hi / bitsPerSector) + 1) * VHD_SECTOR_SIZE;
+      await writeFull(this.fh, bm.map.subarray(from, to), bm.header.batmapOffset + from);
+      bm.header = { ...bm.header, checksum: batmapChecksum(bm.map, bm.header.batmapVersion) };
+      await writeFull(this.fh, encodeBatmapHeader(bm.header), bm.headerOffset);
+    });
   }
 
   async writeBatmapAll(bm: Batmap): Promise<void> {
