@@ -12,9 +12,10 @@
  * A grant the cache cannot take (it is full) and a grant the frontend granted read-only for a
  * WRITE fall back to the per-request mapping. As in Linux xen-blkback, a full cache never evicts
  * on the request path: the overflow arms a background purge (every PURGE_INTERVAL_MS at most)
- * that unmaps the least recently used 5 % of the cache among entries no request is using, making room for grants in current use. A frontend whose working set exceeds the cap
- * therefore costs one per-request mapping call for its excess grants, instead of an unmap and a
- * remap of every grant it uses.
+ * that unmaps the least recently used 5 % of the cache among entries no request is using,
+ * making room for grants in current use. A frontend whose working set exceeds the cap therefore
+ * costs one per-request mapping call for its excess grants, instead of an unmap and a remap of
+ * every grant it uses.
  *
  * Every map result is checked: a failure answers that one request with BLKIF_RSP_ERROR.
  */

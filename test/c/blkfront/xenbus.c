@@ -96,9 +96,10 @@ static int wait_backend(struct bf *bf, state_pred pred, int timeout_ms)
     char path[256], ev_path[XENSTORE_ABS_PATH_MAX + 1], token[64];
     snprintf(path, sizeof path, "%s/state", bf->be_path);
     /* Watches belong to the domain's xenstore connection, not to this process, so one that an
-     * earlier process of this guest registered (the library has no unwatch) is still there and
-     * still delivers its events on our ring: EEXIST means "already watching". A fixed token
-     * keeps the domain at one watch per device, however many processes come and go. */
+     * earlier process of this guest registered and could not remove (it was killed) is still
+     * there and still delivers its events on our ring: EEXIST means "already watching". A
+     * fixed token keeps the domain at one watch per device, however many processes come and
+     * go; bf_disconnect removes it. */
     if (!bf->watching) {
         if (sbg_xs_watch(bf->g, path, "blkfront-be-state") < 0 && errno != EEXIST) {
             bf_set_error("xenstore watch %s: %s", path, strerror(errno));
@@ -277,6 +278,12 @@ void bf_disconnect(struct bf *bf)
     set_state(bf, XenbusStateClosed);
     bf->backend_state_at_close = wait_backend(bf, closed, BF_XS_TIMEOUT_MS);
     if (bf->backend_state_at_close < 0) bf->backend_state_at_close = backend_state(bf);
+    if (bf->watching) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/state", bf->be_path);
+        sbg_xs_unwatch(bf->g, path, "blkfront-be-state");
+        bf->watching = false;
+    }
     bf_contexts_teardown(bf);
     bf_rings_teardown(bf);
 }

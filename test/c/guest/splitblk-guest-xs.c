@@ -222,13 +222,24 @@ int sbg_xs_directory(struct sbg_guest *g, const char *path, char *buf, size_t bu
     return count;
 }
 
-int sbg_xs_watch(struct sbg_guest *g, const char *path, const char *token)
+/* XS_WATCH and XS_UNWATCH take the same payload: path\0token\0. */
+static int watch_request(struct sbg_guest *g, uint32_t type, const char *path, const char *token)
 {
     char reply[XENSTORE_PAYLOAD_MAX + 1];
     uint32_t len;
     const void *parts[] = { path, token };
     size_t lens[] = { strlen(path) + 1, strlen(token) + 1 };
-    return request(g, XS_WATCH, parts, lens, 2, reply, &len);
+    return request(g, type, parts, lens, 2, reply, &len);
+}
+
+int sbg_xs_watch(struct sbg_guest *g, const char *path, const char *token)
+{
+    return watch_request(g, XS_WATCH, path, token);
+}
+
+int sbg_xs_unwatch(struct sbg_guest *g, const char *path, const char *token)
+{
+    return watch_request(g, XS_UNWATCH, path, token);
 }
 
 int sbg_xs_wait_watch(struct sbg_guest *g, char *path, size_t path_len, char *token, size_t token_len,

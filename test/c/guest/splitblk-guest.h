@@ -120,6 +120,9 @@ int sbg_xs_rm(struct sbg_guest *g, const char *path);
 /* List the children of `path` into buf as nul-separated names; returns how many, or -1. */
 int sbg_xs_directory(struct sbg_guest *g, const char *path, char *buf, size_t len);
 int sbg_xs_watch(struct sbg_guest *g, const char *path, const char *token);
+/* Remove a watch. Watches belong to the domain's xenstore connection, not to the process:
+ * a guest program should remove its own before it exits. */
+int sbg_xs_unwatch(struct sbg_guest *g, const char *path, const char *token);
 /* Wait for a watch event: 1 = event copied out, 0 = timeout. */
 int sbg_xs_wait_watch(struct sbg_guest *g, char *path, size_t path_len, char *token, size_t token_len,
                       int timeout_ms);
