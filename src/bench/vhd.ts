@@ -125,6 +125,9 @@ async function runCoalesce(ctx: BenchContext, cluster: Cluster, vdev: string, di
     await cluster.detach(DOMID, vdev).catch(() => undefined);
   }
   const [node, ...self] = ctx.selfArgv;
+  // Each tool starts with no dirty pages left by what ran before it (the phases above write
+  // GiBs), so neither pays for the other's write-back in its own final flush.
+  await timed(ctx, 'sync', 'sync', []);
   const ours = await timed(ctx, 'splitblk image coalesce', node!, [...self, 'image', 'coalesce', child]);
 
   const qbase = join(ctx.workDir, 'coalesce-base.qcow2');
@@ -132,6 +135,7 @@ async function runCoalesce(ctx: BenchContext, cluster: Cluster, vdev: string, di
   await timed(ctx, 'qemu-img create', 'qemu-img', ['create', '-q', '-f', 'qcow2', qbase, String(diskBytes)]);
   await timed(ctx, 'qemu-img create', 'qemu-img', ['create', '-q', '-f', 'qcow2', '-b', qbase, '-F', 'qcow2', qtop]);
   await timed(ctx, 'qemu-io write', 'qemu-io', ['-f', 'qcow2', '-c', `write -P 0x5a 0 ${bytes}`, qtop]);
+  await timed(ctx, 'sync', 'sync', []);
   const reference = await timed(ctx, 'qemu-img commit', 'qemu-img', ['commit', '-q', qtop]);
   const mb = bytes / 1e6;
   return row('vhd-coalesce', 'MB/s', mb / ours, mb / reference, 'qemu-img commit (qcow2 chain)', 'higher', 'MB/s', `${bytes / 2 ** 20} MiB, process start included`);

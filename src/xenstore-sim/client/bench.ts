@@ -1,18 +1,26 @@
 import type { XsClient } from './api.js';
 
 /**
- * The xenstore benchmark workload, run through the client library so that two daemons
- * measured with it pay the same client cost. Used by `splitblk bench xenstore`.
+ * The xenstore benchmark workload, run through the client library so that daemons measured
+ * with it pay the same client cost. Used by `splitblk bench xenstore`.
+ *
+ * Fairness: every daemon is measured by the same client code in the same process, and the
+ * daemons are measured in interleaved rounds (round r runs each kind on every daemon, the
+ * order rotated by one each round) so that a burst of load from elsewhere on the machine
+ * lands on all of them alike rather than on whichever happened to run at that moment. Each
+ * rate is the median over the rounds; latency percentiles pool every round's samples.
  */
 export interface XsBenchOptions {
-  /** Operations measured per kind (read, write, directory). */
+  /** Operations measured per kind (read, write, directory), per daemon and round. */
   ops: number;
   /** Requests kept in flight on the connection. */
   depth: number;
-  /** Watch events timed one after another. */
+  /** Watch events timed one after another, per daemon and round. */
   watchSamples: number;
   /** Children of the node that `directory` lists. */
   children: number;
+  /** Interleaved rounds; each rate reported is the median over them. */
+  rounds: number;
   /** Where the workload writes; removed at the end. */
   root: string;
 }
@@ -45,9 +53,13 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
 }
 
+function median(values: number[]): number {
+  return percentile([...values].sort((a, b) => a - b), 50);
+}
+
 /**
  * Time watch delivery: `watcher` watches a node, `writer` changes it, and each sample is the
- * time from sending the write to receiving the event.
+ * time from sending the write to having both the write's reply and the event.
  */
 async function watchLatency(watcher: XsClient, writer: XsClient, path: string, samples: number): Promise<{ perSec: number; us: number[] }> {
   await writer.write(path, 'start');
@@ -69,35 +81,81 @@ async function watchLatency(watcher: XsClient, writer: XsClient, path: string, s
     await watch.close();
   }
   const seconds = Number(nowNs() - start) / 1e9;
-  return { perSec: us.length / seconds, us: us.sort((a, b) => a - b) };
+  return { perSec: us.length / seconds, us };
 }
 
-export async function benchXenstore(connect: () => Promise<XsClient>, opts: XsBenchOptions): Promise<XsBenchResult> {
+/** One daemon under test: two connections (the second writes for the watch workload). */
+interface Target {
+  xs: XsClient;
+  other: XsClient;
+  read: number[];
+  write: number[];
+  directory: number[];
+  watchPerSec: number[];
+  watchUs: number[];
+}
+
+async function setUp(connect: () => Promise<XsClient>, opts: XsBenchOptions): Promise<Target> {
   const xs = await connect();
-  const other = await connect();
-  const { root, ops, depth, children } = opts;
-  try {
-    await xs.transaction(async (tx) => {
-      for (let i = 0; i < children; i++) await tx.write(`${root}/dir/child-${i}`, 'x');
-    });
-    // Warm up both sides (JIT, allocator) before timing anything.
-    await pipelined(Math.min(ops, 500), depth, (i) => xs.write(`${root}/k${i % 100}`, `w${i}`));
-    const writeOpsPerSec = await pipelined(ops, depth, (i) => xs.write(`${root}/k${i % 100}`, `value-${i}`));
-    const readOpsPerSec = await pipelined(ops, depth, (i) => xs.read(`${root}/k${i % 100}`));
-    const directoryOpsPerSec = await pipelined(ops, depth, () => xs.directory(`${root}/dir`));
-    await watchLatency(xs, other, `${root}/w`, Math.min(opts.watchSamples, 100));
-    const watch = await watchLatency(xs, other, `${root}/w`, opts.watchSamples);
-    return {
-      readOpsPerSec,
-      writeOpsPerSec,
-      directoryOpsPerSec,
-      watchEventsPerSec: watch.perSec,
-      watchLatencyUsP50: percentile(watch.us, 50),
-      watchLatencyUsP99: percentile(watch.us, 99),
-    };
-  } finally {
-    await xs.rm(root).catch(() => undefined);
+  const other = await connect().catch(async (error: unknown) => {
     await xs.close();
-    await other.close();
+    throw error;
+  });
+  const target: Target = { xs, other, read: [], write: [], directory: [], watchPerSec: [], watchUs: [] };
+  const { root, ops, depth, children } = opts;
+  await xs.transaction(async (tx) => {
+    for (let i = 0; i < children; i++) await tx.write(`${root}/dir/child-${i}`, 'x');
+  });
+  // Warm up both sides (JIT, allocator) before timing anything.
+  await pipelined(Math.min(ops, 500), depth, (i) => xs.write(`${root}/k${i % 100}`, `w${i}`));
+  await pipelined(Math.min(ops, 500), depth, (i) => xs.read(`${root}/k${i % 100}`));
+  await pipelined(Math.min(ops, 500), depth, () => xs.directory(`${root}/dir`));
+  await watchLatency(xs, other, `${root}/w`, Math.min(opts.watchSamples, 100));
+  return target;
+}
+
+async function tearDown(target: Target, root: string): Promise<void> {
+  await target.xs.rm(root).catch(() => undefined);
+  await target.xs.close();
+  await target.other.close();
+}
+
+/** One round of every kind on one daemon. */
+async function round(t: Target, opts: XsBenchOptions): Promise<void> {
+  const { root, ops, depth } = opts;
+  t.write.push(await pipelined(ops, depth, (i) => t.xs.write(`${root}/k${i % 100}`, `value-${i}`)));
+  t.read.push(await pipelined(ops, depth, (i) => t.xs.read(`${root}/k${i % 100}`)));
+  t.directory.push(await pipelined(ops, depth, () => t.xs.directory(`${root}/dir`)));
+  const watch = await watchLatency(t.xs, t.other, `${root}/w`, opts.watchSamples);
+  t.watchPerSec.push(watch.perSec);
+  t.watchUs.push(...watch.us);
+}
+
+function summarize(t: Target): XsBenchResult {
+  const us = [...t.watchUs].sort((a, b) => a - b);
+  return {
+    readOpsPerSec: median(t.read),
+    writeOpsPerSec: median(t.write),
+    directoryOpsPerSec: median(t.directory),
+    watchEventsPerSec: median(t.watchPerSec),
+    watchLatencyUsP50: percentile(us, 50),
+    watchLatencyUsP99: percentile(us, 99),
+  };
+}
+
+/**
+ * Measure every daemon reachable through `connects` (one result each, in the same order),
+ * interleaving them round by round.
+ */
+export async function benchXenstore(connects: (() => Promise<XsClient>)[], opts: XsBenchOptions): Promise<XsBenchResult[]> {
+  const targets: Target[] = [];
+  try {
+    for (const connect of connects) targets.push(await setUp(connect, opts));
+    for (let r = 0; r < Math.max(1, opts.rounds); r++) {
+      for (let k = 0; k < targets.length; k++) await round(targets[(r + k) % targets.length]!, opts);
+    }
+    return targets.map(summarize);
+  } finally {
+    for (const t of targets) await tearDown(t, opts.root);
   }
 }

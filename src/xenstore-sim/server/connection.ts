@@ -4,10 +4,15 @@ import type { ByteStream } from './stream.js';
 
 /** A registered watch: the absolute (or "@") path, the token, and the prefix to strip when the client gave a relative path. */
 export interface Watch {
-  path: string;
-  token: string;
+  readonly conn: Connection;
+  readonly path: string;
+  readonly token: string;
+  /** The token as UTF-8, encoded once at registration for every event. */
+  readonly tokenBytes: Buffer;
   /** "/local/domain/<id>/" when registered relative, so events go back relative. */
-  relativePrefix: string | undefined;
+  readonly relativePrefix: string | undefined;
+  /** Registration order across connections (see WatchTable). */
+  readonly seq: number;
 }
 
 /** One client connection (socket, guest ring or in-process) and its per-connection state. */
@@ -21,6 +26,14 @@ export class Connection implements Caller {
   closed = false;
   /** Watch events dropped because the peer did not read (XSA-349). */
   eventsDropped = 0;
+  /**
+   * Frames produced while the server handles one incoming chunk, written as one buffer when
+   * it is done (one write system call instead of one per reply and event).
+   */
+  readonly outbox: Buffer[] = [];
+  /** Frames in `outbox` (slots past it are stale: reused, never read). */
+  outboxCount = 0;
+  outboxBytes = 0;
 
   constructor(
     readonly id: number,

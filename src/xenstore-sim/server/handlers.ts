@@ -5,12 +5,15 @@ import { fail } from '../store/errors.js';
 import { XENSTORE_PAYLOAD_MAX, XENSTORE_REL_PATH_MAX, XS_TYPE_COUNT, XsType, type XsPacket } from '../wire/messages.js';
 import { atoi, asUnsigned, countStrings, getStrings, oneArg } from './args.js';
 import type { Connection } from './connection.js';
-import { fireRegistration } from './watches.js';
+import { fireRegistration, type SendFrame, type WatchTable } from './watches.js';
 
 /** What the request handlers need from the server around them. */
 export interface HandlerContext {
   readonly store: XsStore;
   readonly eventQueueBytesMax: number;
+  readonly watches: WatchTable;
+  /** Queue a complete frame (a watch event) for a connection, after what is already queued. */
+  readonly sendFrame: SendFrame;
   introduce(domid: number, gfn: number, port: number): void;
   release(domid: number): void;
   resume(domid: number): void;
@@ -60,7 +63,7 @@ export function handleRequest(ctx: HandlerContext, conn: Connection, packet: XsP
 /** The registration event follows the WATCH reply (C sends the ack first). */
 function afterWatch(ctx: HandlerContext, conn: Connection): void {
   const watch = conn.watches[conn.watches.length - 1];
-  if (watch !== undefined) fireRegistration(conn, watch, ctx.eventQueueBytesMax);
+  if (watch !== undefined) fireRegistration(watch, ctx.eventQueueBytesMax, ctx.sendFrame);
 }
 
 const directory: Handler = (ctx, conn, payload, tx) => ctx.store.directory(conn, arg(payload), tx);
@@ -73,10 +76,11 @@ const getPerms: Handler = (ctx, conn, payload, tx) => {
 };
 
 const write: Handler = (ctx, conn, payload, tx) => {
-  const [path] = getStrings(payload, 1);
-  if (path === undefined) fail('EINVAL');
+  const nul = payload.indexOf(0);
+  if (nul < 0) fail('EINVAL');
+  const path = payload.toString('utf8', 0, nul);
   // The value is everything after the path's NUL: binary data may hold more NULs.
-  const value = payload.subarray(Buffer.byteLength(path) + 1);
+  const value = payload.subarray(nul + 1);
   ctx.store.write(conn, path, value, tx);
   return OK;
 };
@@ -123,18 +127,18 @@ const watch: Handler = (ctx, conn, payload) => {
   if (conn.watches.some((w) => w.path === path && w.token === token)) fail('EEXIST');
   // Like C, compare before counting the new one: a guest may hold one more than the quota.
   if (!conn.privileged && conn.watches.length > ctx.store.quotas.watchesMax) fail('E2BIG');
-  conn.watches.push({ path, token, relativePrefix });
+  ctx.watches.add(conn, path, token, relativePrefix);
   return OK;
 };
 
-const unwatch: Handler = (_ctx, conn, payload) => {
+const unwatch: Handler = (ctx, conn, payload) => {
   if (countStrings(payload) !== 2) fail('EINVAL');
   const strings = getStrings(payload, 2);
   const [given, token] = strings as [string, string];
   const path = canonicalize(given, conn.domid);
   const index = conn.watches.findIndex((w) => w.path === path && w.token === token);
   if (index < 0) fail('ENOENT');
-  conn.watches.splice(index, 1);
+  ctx.watches.remove(conn, index);
   return OK;
 };
 
@@ -207,8 +211,8 @@ const setTarget: Handler = (ctx, _conn, payload) => {
   return OK;
 };
 
-const resetWatches: Handler = (_ctx, conn) => {
-  conn.watches.length = 0;
+const resetWatches: Handler = (ctx, conn) => {
+  ctx.watches.clear(conn);
   conn.transactions.clear();
   return OK;
 };

@@ -7,7 +7,7 @@ import { Connection } from './connection.js';
 import { handleRequest, type HandlerContext } from './handlers.js';
 import { memoryStreamPair } from './memory-stream.js';
 import type { ByteStream, GuestConnector } from './stream.js';
-import { fireChange, fireSpecial } from './watches.js';
+import { fireChange, fireSpecial, WatchTable } from './watches.js';
 
 export interface XenstoreServerOptions {
   /** The tree to serve; a fresh one (with `quotas`) when omitted. */
@@ -20,6 +20,8 @@ export interface XenstoreServerOptions {
   /** Called with internal errors (bugs) that a request hit; the default prints to stderr. */
   onInternalError?: (error: unknown) => void;
 }
+
+const NO_FRAME = Buffer.alloc(0);
 
 interface Domain {
   domid: number;
@@ -37,12 +39,19 @@ interface Domain {
 export class XenstoreServer implements HandlerContext {
   readonly store: XsStore;
   readonly eventQueueBytesMax: number;
+  readonly watches = new WatchTable();
   private readonly connections = new Set<Connection>();
   private readonly domains = new Map<number, Domain>();
   private readonly guests: GuestConnector | undefined;
   private readonly trace: ((line: string) => void) | undefined;
   private readonly onInternalError: (error: unknown) => void;
   private nextConnectionId = 1;
+  /** Nonzero while handling an incoming chunk: privileged connections' frames wait in their outbox. */
+  private batchDepth = 0;
+  /** Connections with frames in their outbox, in the order they got the first one. */
+  private readonly unflushed: (Connection | undefined)[] = [];
+  private unflushedCount = 0;
+  readonly sendFrame = (conn: Connection, frame: Buffer): void => this.send(conn, frame);
 
   constructor(opts: XenstoreServerOptions = {}) {
     this.store = opts.store ?? new XsStore({ quotas: opts.quotas ?? {} });
@@ -50,7 +59,7 @@ export class XenstoreServer implements HandlerContext {
     this.guests = opts.guests;
     this.trace = opts.trace;
     this.onInternalError = opts.onInternalError ?? ((error) => process.stderr.write(`xenstored: internal error: ${(error as Error)?.stack ?? String(error)}\n`));
-    this.store.onChange = (change: StoreChange) => fireChange(this.connections, this.store, change, this.eventQueueBytesMax);
+    this.store.onChange = (change: StoreChange) => fireChange(this.watches, this.store, change, this.eventQueueBytesMax, this.sendFrame);
     this.guests?.onDomainGone?.((domid) => {
       if (this.domains.has(domid)) this.releaseDomain(domid);
     });
@@ -88,19 +97,30 @@ export class XenstoreServer implements HandlerContext {
   private receive(conn: Connection, chunk: Buffer): void {
     if (conn.closed) return;
     conn.parser.push(chunk);
+    this.batchDepth++;
+    try {
+      this.handleFrames(conn);
+    } finally {
+      if (--this.batchDepth === 0) this.flush();
+    }
+  }
+
+  private handleFrames(conn: Connection): void {
     for (;;) {
       const next = conn.parser.next();
       if (next.kind === 'need') return;
       if (next.kind === 'error') {
-        // A length over XENSTORE_PAYLOAD_MAX: C drops the connection, it cannot resync.
+        // A length over XENSTORE_PAYLOAD_MAX: C drops the connection, it cannot resync. The
+        // replies to the requests before it still go out first.
         this.trace?.(`conn ${conn.id} dom${conn.domid}: ${next.message}; closing`);
+        this.flush();
         this.dropConnection(conn);
         conn.stream.close();
         return;
       }
       this.traceIo('IN ', conn, next.packet.type, next.packet);
       try {
-        handleRequest(this, conn, next.packet, (c, type, request, payload) => this.reply(c, type, request, payload));
+        handleRequest(this, conn, next.packet, this.replyFn);
       } catch (error) {
         // A bug of ours, not the client's: answer EIO so the client is not left waiting, report
         // it, and keep serving (C xenstored's corrupt() also carries on).
@@ -111,9 +131,52 @@ export class XenstoreServer implements HandlerContext {
     }
   }
 
+  private readonly replyFn = (conn: Connection, type: number, request: XsPacket, payload: Buffer): void => this.reply(conn, type, request, payload);
+
   private reply(conn: Connection, type: number, request: XsPacket, payload: Buffer): void {
-    this.traceIo('OUT', conn, type, { ...request, payload });
-    conn.stream.write(encodePacket(type, request.reqId, request.txId, payload));
+    if (this.trace !== undefined) this.traceIo('OUT', conn, type, { ...request, payload });
+    this.send(conn, encodePacket(type, request.reqId, request.txId, payload));
+  }
+
+  /**
+   * Queue one frame for `conn`. While a chunk is being handled, a privileged connection's
+   * frames wait in its outbox and go out together at the end (a pipelining client gets all
+   * its replies in one write). Unprivileged connections (guests) write through, so that the
+   * event-queue quota check (XSA-349) sees their whole backlog at every event, as before.
+   */
+  private send(conn: Connection, frame: Buffer): void {
+    if (this.batchDepth === 0 || !conn.privileged) {
+      conn.stream.write(frame);
+      return;
+    }
+    if (conn.outboxCount === 0) this.unflushed[this.unflushedCount++] = conn;
+    conn.outbox[conn.outboxCount++] = frame;
+    conn.outboxBytes += frame.length;
+  }
+
+  /** Write every outbox, one buffer per connection. */
+  private flush(): void {
+    for (let i = 0; i < this.unflushedCount; i++) {
+      const conn = this.unflushed[i]!;
+      const count = conn.outboxCount;
+      if (count === 0) continue;
+      let bytes = conn.outbox[0]!;
+      if (count > 1) {
+        bytes = Buffer.allocUnsafe(conn.outboxBytes);
+        let offset = 0;
+        for (let f = 0; f < count; f++) {
+          bytes.set(conn.outbox[f]!, offset);
+          offset += conn.outbox[f]!.length;
+        }
+      }
+      // Slots are reused; drop the references so that sent frames can be collected.
+      for (let f = 0; f < count; f++) conn.outbox[f] = NO_FRAME;
+      conn.outboxCount = 0;
+      conn.outboxBytes = 0;
+      conn.stream.write(bytes);
+    }
+    for (let i = 0; i < this.unflushedCount; i++) this.unflushed[i] = undefined;
+    this.unflushedCount = 0;
   }
 
   private traceIo(dir: string, conn: Connection, type: number, packet: XsPacket): void {
@@ -125,7 +188,9 @@ export class XenstoreServer implements HandlerContext {
   private dropConnection(conn: Connection): void {
     if (conn.closed) return;
     conn.closed = true;
-    conn.watches.length = 0;
+    this.watches.clear(conn);
+    conn.outboxCount = 0;
+    conn.outboxBytes = 0;
     conn.transactions.clear();
     this.connections.delete(conn);
     // A guest whose ring broke stays introduced without a connection, as in C (ignore_connection);
@@ -144,7 +209,7 @@ export class XenstoreServer implements HandlerContext {
       // Re-introduction (e.g. after resume) keeps the ring but forgets watches and transactions.
       existing.port = port;
       if (existing.connection !== undefined) {
-        existing.connection.watches.length = 0;
+        this.watches.clear(existing.connection);
         existing.connection.transactions.clear();
       }
       return;
@@ -161,7 +226,7 @@ export class XenstoreServer implements HandlerContext {
       connection = this.addConnection(stream, { domid, privileged: false });
     }
     this.domains.set(domid, { domid, port, gfn, connection, target: undefined });
-    fireSpecial(this.connections, this.store, XS_INTRODUCE_DOMAIN_PATH, this.eventQueueBytesMax);
+    fireSpecial(this.watches, this.store, XS_INTRODUCE_DOMAIN_PATH, this.eventQueueBytesMax, this.sendFrame);
   }
 
   release(domid: number): void {
@@ -177,13 +242,13 @@ export class XenstoreServer implements HandlerContext {
     const conn = domain.connection;
     if (conn !== undefined && !conn.closed) {
       // C drops the guest's watches first so the removal of its nodes does not notify it.
-      conn.watches.length = 0;
+      this.watches.clear(conn);
       this.dropConnection(conn);
       conn.stream.close();
     }
     for (const other of this.connections) if (other.target === domid) other.target = undefined;
     this.store.releaseDomain(domid);
-    fireSpecial(this.connections, this.store, XS_RELEASE_DOMAIN_PATH, this.eventQueueBytesMax);
+    fireSpecial(this.watches, this.store, XS_RELEASE_DOMAIN_PATH, this.eventQueueBytesMax, this.sendFrame);
   }
 
   resume(domid: number): void {

@@ -1,7 +1,98 @@
-import { isSameOrBelow, isSpecialPath, PERM_READ, type StoreChange, type XsStore } from '../store/index.js';
-import { XsType } from '../wire/messages.js';
-import { encodePacket, nulTerminated } from '../wire/serializer.js';
+import { isSpecialPath, PERM_READ, type NodePerm, type StoreChange, type XsStore } from '../store/index.js';
+import { encodeWatchEvent } from '../wire/serializer.js';
 import type { Connection, Watch } from './connection.js';
+
+/** Where a connection's frames go: the server batches them per incoming chunk. */
+export type SendFrame = (conn: Connection, frame: Buffer) => void;
+
+/**
+ * Every registered watch, indexed by watch path, so that firing a change costs a lookup per
+ * ancestor of the changed path plus one per matching watch, not a scan of every watch of
+ * every connection. Each connection also keeps its own list (conn.watches, registration
+ * order) for UNWATCH, EEXIST and the quota.
+ */
+export class WatchTable {
+  private readonly byPath = new Map<string, Watch[]>();
+  /** Registration order across all connections; events go out in (connection, seq) order. */
+  private seq = 0;
+
+  add(conn: Connection, path: string, token: string, relativePrefix: string | undefined): Watch {
+    const watch: Watch = { conn, path, token, tokenBytes: Buffer.from(token, 'utf8'), relativePrefix, seq: this.seq++ };
+    conn.watches.push(watch);
+    const list = this.byPath.get(path);
+    if (list === undefined) this.byPath.set(path, [watch]);
+    else list.push(watch);
+    return watch;
+  }
+
+  /** Remove the connection's watch at `index` of conn.watches. */
+  remove(conn: Connection, index: number): void {
+    const [watch] = conn.watches.splice(index, 1);
+    if (watch !== undefined) this.unindex(watch);
+  }
+
+  /** Forget every watch of `conn` (RESET_WATCHES, re-introduction, release, close). */
+  clear(conn: Connection): void {
+    for (const watch of conn.watches) this.unindex(watch);
+    conn.watches.length = 0;
+  }
+
+  /** Watches on exactly `path`. */
+  on(path: string): readonly Watch[] | undefined {
+    return this.byPath.get(path);
+  }
+
+  /**
+   * Watches a change fires: those on the path itself, and for a non-exact change those on
+   * each ancestor (is_child() of C: the ancestor followed by "/" in the path) and on "/".
+   */
+  matching(change: StoreChange): Watch[] {
+    const out: Watch[] = [];
+    if (this.byPath.size === 0) return out;
+    const path = change.path;
+    if (change.exact || path === '/') {
+      this.collect(path, out);
+      return out;
+    }
+    for (let end = path.length; end > 0; end = path.lastIndexOf('/', end - 1)) this.collect(end === path.length ? path : path.slice(0, end), out);
+    this.collect('/', out);
+    return out;
+  }
+
+  private collect(path: string, out: Watch[]): void {
+    const list = this.byPath.get(path);
+    if (list !== undefined) for (const w of list) out.push(w);
+  }
+
+  private unindex(watch: Watch): void {
+    const list = this.byPath.get(watch.path);
+    if (list === undefined) return;
+    const i = list.indexOf(watch);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.byPath.delete(watch.path);
+  }
+}
+
+/** C's order of events: connections in the order they came, each one's watches in registration order. */
+function byConnectionThenSeq(a: Watch, b: Watch): number {
+  return a.conn.id - b.conn.id || a.seq - b.seq;
+}
+
+/**
+ * Send each watch its event when its connection may read the node under one of `perms`
+ * (checked once per connection). `watches` must be in (connection, seq) order.
+ */
+function deliver(watches: readonly Watch[], store: XsStore, perms: readonly (readonly NodePerm[])[], path: string, queueBytesMax: number, send: SendFrame): void {
+  let conn: Connection | undefined;
+  let readable = false;
+  for (const watch of watches) {
+    if (watch.conn !== conn) {
+      conn = watch.conn;
+      readable = !conn.closed && perms.some((p) => (store.access(conn!, p) & PERM_READ) !== 0);
+    }
+    if (readable) sendEvent(watch, path, queueBytesMax, send);
+  }
+}
 
 /**
  * Watch matching and event delivery (fire_watches()/add_event() of C xenstored).
@@ -9,39 +100,31 @@ import type { Connection, Watch } from './connection.js';
  * change (a descendant removed by RM) fires only watches on that very path. A connection gets
  * an event only when it may read the node under one of the change's permission lists.
  */
-export function fireChange(connections: Iterable<Connection>, store: XsStore, change: StoreChange, queueBytesMax: number): void {
-  for (const conn of connections) {
-    if (conn.closed || conn.watches.length === 0) continue;
-    let readable: boolean | undefined;
-    for (const watch of conn.watches) {
-      const matches = change.exact ? watch.path === change.path : isSameOrBelow(change.path, watch.path);
-      if (!matches) continue;
-      readable ??= change.perms.some((perms) => (store.access(conn, perms) & PERM_READ) !== 0);
-      if (!readable) break;
-      sendEvent(conn, watch, change.path, queueBytesMax);
-    }
-  }
+export function fireChange(table: WatchTable, store: XsStore, change: StoreChange, queueBytesMax: number, send: SendFrame): void {
+  const watches = table.matching(change);
+  if (watches.length === 0) return;
+  if (watches.length > 1) watches.sort(byConnectionThenSeq);
+  deliver(watches, store, change.perms, change.path, queueBytesMax, send);
 }
 
 /** Fire "@introduceDomain" or "@releaseDomain" to connections allowed to read it. */
-export function fireSpecial(connections: Iterable<Connection>, store: XsStore, name: string, queueBytesMax: number): void {
-  const perms = store.getSpecialPerms(name);
-  for (const conn of connections) {
-    if (conn.closed) continue;
-    if ((store.access(conn, perms) & PERM_READ) === 0) continue;
-    for (const watch of conn.watches) if (watch.path === name) sendEvent(conn, watch, name, queueBytesMax);
-  }
+export function fireSpecial(table: WatchTable, store: XsStore, name: string, queueBytesMax: number, send: SendFrame): void {
+  const on = table.on(name);
+  if (on === undefined || on.length === 0) return;
+  const watches = [...on].sort(byConnectionThenSeq);
+  deliver(watches, store, [store.getSpecialPerms(name)], name, queueBytesMax, send);
 }
 
 /**
  * The registration event. C 4.17 sends it whatever the node's permissions (it carries no
  * data, only the path the client itself named).
  */
-export function fireRegistration(conn: Connection, watch: Watch, queueBytesMax: number): void {
-  sendEvent(conn, watch, watch.path, queueBytesMax);
+export function fireRegistration(watch: Watch, queueBytesMax: number, send: SendFrame): void {
+  sendEvent(watch, watch.path, queueBytesMax, send);
 }
 
-function sendEvent(conn: Connection, watch: Watch, path: string, queueBytesMax: number): void {
+function sendEvent(watch: Watch, path: string, queueBytesMax: number, send: SendFrame): void {
+  const conn = watch.conn;
   if (!conn.privileged && (conn.stream.pendingBytes?.() ?? 0) > queueBytesMax) {
     conn.eventsDropped++;
     return;
@@ -50,5 +133,5 @@ function sendEvent(conn: Connection, watch: Watch, path: string, queueBytesMax: 
   if (watch.relativePrefix !== undefined && !isSpecialPath(path)) {
     shown = path.length > watch.relativePrefix.length ? path.slice(watch.relativePrefix.length) : '';
   }
-  conn.stream.write(encodePacket(XsType.WatchEvent, 0, 0, nulTerminated(shown, watch.token)));
+  send(conn, encodeWatchEvent(shown, watch.tokenBytes));
 }

@@ -19,6 +19,11 @@ export interface XsNode {
   readonly childBytes: number;
   /** C's generation count: bumped from one global counter on every modification. */
   generation: number;
+  /**
+   * The child list in wire form, built at the first XS_DIRECTORY and kept: the node never
+   * changes, a new child list means a new node. Callers must not modify it.
+   */
+  childList?: Buffer;
 }
 
 export function makeNode(name: string, value: Buffer, perms: readonly NodePerm[], children: readonly string[], childBytes: number): XsNode {
@@ -47,9 +52,11 @@ export function recordBytes(node: XsNode): number {
   return TDB_RECORD_HDR_BYTES + TDB_PERM_BYTES * node.perms.length + node.value.length + node.childBytes;
 }
 
-/** The child list as XS_DIRECTORY sends it: each name NUL-terminated. */
+/** The child list as XS_DIRECTORY sends it: each name NUL-terminated (shared; read only). */
 export function childListBytes(node: XsNode): Buffer {
-  const out = Buffer.allocUnsafe(node.childBytes);
+  if (node.childList !== undefined) return node.childList;
+  const out = Buffer.alloc(node.childBytes);
+  node.childList = out;
   let offset = 0;
   for (const child of node.children) {
     offset += out.write(child, offset, 'utf8');

@@ -119,11 +119,11 @@ export class XsStore {
    * (under its new or, for SET_PERMS, old permissions) or the node's parent: the parent's
    * permissions are added here, as they are when the change happens.
    */
-  private emit(change: StoreChange, tx: Transaction | undefined): void {
-    if (change.path !== '/') {
-      const parent = this.peek(parentPath(change.path), tx);
-      if (parent !== undefined) change = { ...change, perms: [...change.perms, parent.perms] };
-    }
+  private emit(path: string, exact: boolean, perms: readonly NodePerm[], oldPerms: readonly NodePerm[] | undefined, tx: Transaction | undefined): void {
+    const parent = path === '/' ? undefined : this.peek(parentPath(path), tx);
+    const lists = oldPerms === undefined ? [perms] : [oldPerms, perms];
+    if (parent !== undefined) lists.push(parent.perms);
+    const change: StoreChange = { path, exact, perms: lists };
     if (tx === undefined) {
       this.onChange(change);
       return;
@@ -233,14 +233,14 @@ export class XsStore {
       this.checkSize(caller, written);
       this.put(name, written, tx);
     }
-    this.emit({ path: name, exact: false, perms: [written.perms] }, tx);
+    this.emit(name, false, written.perms, undefined, tx);
   }
 
   mkdir(caller: Caller, path: string, tx?: Transaction): void {
     const name = this.resolve(caller, path);
     if (this.getChecked(caller, name, PERM_WRITE, tx) !== undefined) return;
     const created = this.create(caller, name, EMPTY, tx);
-    this.emit({ path: name, exact: false, perms: [created.perms] }, tx);
+    this.emit(name, false, created.perms, undefined, tx);
   }
 
   /**
@@ -313,7 +313,7 @@ export class XsStore {
       this.deleteNode(childPath(name, child), true, tx);
       this.generation++;
     }
-    this.emit({ path: name, exact, perms: [node.perms] }, tx);
+    this.emit(name, exact, node.perms, undefined, tx);
     this.put(name, undefined, tx);
     this.countOwner(node.perms[0]!.domid, -1, tx);
   }
@@ -329,7 +329,7 @@ export class XsStore {
     this.countOwner(node.perms[0]!.domid, -1, tx);
     this.countOwner(perms[0]!.domid, 1, tx);
     this.put(name, updated, tx);
-    this.emit({ path: name, exact: false, perms: [node.perms, updated.perms] }, tx);
+    this.emit(name, false, updated.perms, node.perms, tx);
   }
 
   /** Permissions of "@introduceDomain" / "@releaseDomain" (ENOENT for other "@" names). */

@@ -16,7 +16,8 @@ export type XsParseResult =
  * next() keeps returning it.
  *
  * Chunks are kept as received; each packet's payload is one Buffer, a view into the chunk when
- * the payload lies inside one chunk, else one copy that joins the pieces.
+ * the payload lies inside one chunk, else one copy that joins the pieces. A header inside one
+ * chunk is read in place (no view, no copy): this runs for every request and reply.
  */
 export class XsFrameParser {
   private chunks: Buffer[] = [];
@@ -38,15 +39,26 @@ export class XsFrameParser {
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
-    this.chunks.push(buf);
+    if (this.buffered === 0) {
+      // Everything before was consumed (skip() keeps the last chunk, fully read): start afresh.
+      this.chunks = [buf];
+      this.offset = 0;
+    } else {
+      this.chunks.push(buf);
+    }
     this.buffered += buf.length;
   }
 
   next(): XsParseResult {
     if (this.failure !== undefined) return { kind: 'error', message: this.failure };
     if (this.buffered < XS_HEADER_SIZE) return { kind: 'need', bytes: XS_HEADER_SIZE - this.buffered };
-    const header = this.peek(XS_HEADER_SIZE);
-    const len = header.readUInt32LE(XS_HEADER_LEN_OFFSET);
+    let header = this.chunks[0]!;
+    let at = this.offset;
+    if (header.length - at < XS_HEADER_SIZE) {
+      header = this.gather(XS_HEADER_SIZE, false);
+      at = 0;
+    }
+    const len = u32le(header, at + XS_HEADER_LEN_OFFSET);
     if (len > this.payloadMax) {
       this.failure = `payload length ${len} exceeds ${this.payloadMax}`;
       return { kind: 'error', message: this.failure };
@@ -54,23 +66,16 @@ export class XsFrameParser {
     if (this.buffered < XS_HEADER_SIZE + len) {
       return { kind: 'need', bytes: XS_HEADER_SIZE + len - this.buffered };
     }
-    const type = header.readUInt32LE(XS_HEADER_TYPE_OFFSET);
-    const reqId = header.readUInt32LE(XS_HEADER_REQ_ID_OFFSET);
-    const txId = header.readUInt32LE(XS_HEADER_TX_ID_OFFSET);
+    const type = u32le(header, at + XS_HEADER_TYPE_OFFSET);
+    const reqId = u32le(header, at + XS_HEADER_REQ_ID_OFFSET);
+    const txId = u32le(header, at + XS_HEADER_TX_ID_OFFSET);
     this.skip(XS_HEADER_SIZE);
     const payload = this.take(len);
     return { kind: 'packet', packet: { type, reqId, txId, payload } };
   }
 
-  /** The next `n` buffered bytes without consuming them (a view when possible). */
-  private peek(n: number): Buffer {
-    const first = this.chunks[0]!;
-    if (first.length - this.offset >= n) return first.subarray(this.offset, this.offset + n);
-    return this.gather(n, false);
-  }
-
   private take(n: number): Buffer {
-    if (n === 0) return Buffer.alloc(0);
+    if (n === 0) return EMPTY;
     const first = this.chunks[0]!;
     if (first.length - this.offset >= n) {
       const view = first.subarray(this.offset, this.offset + n);
@@ -103,7 +108,8 @@ export class XsFrameParser {
     while (n > 0) {
       const first = this.chunks[0]!;
       const left = first.length - this.offset;
-      if (n < left) {
+      if (n < left || this.chunks.length === 1) {
+        // The last chunk stays, read to its end, until push() replaces it.
         this.offset += n;
         return;
       }
@@ -112,4 +118,11 @@ export class XsFrameParser {
       this.offset = 0;
     }
   }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A little-endian u32 at `offset` (the caller has checked the bounds). */
+function u32le(buf: Buffer, offset: number): number {
+  return (buf[offset]! | (buf[offset + 1]! << 8) | (buf[offset + 2]! << 16) | (buf[offset + 3]! << 24)) >>> 0;
 }

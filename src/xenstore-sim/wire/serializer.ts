@@ -1,14 +1,24 @@
 import {
   XS_HEADER_LEN_OFFSET, XS_HEADER_REQ_ID_OFFSET, XS_HEADER_SIZE, XS_HEADER_TX_ID_OFFSET,
-  XS_HEADER_TYPE_OFFSET, type XsPacket,
+  XS_HEADER_TYPE_OFFSET, XsType, type XsPacket,
 } from './messages.js';
+
+const XS_WATCH_EVENT = XsType.WatchEvent;
 
 /** Write a struct xsd_sockmsg header for `len` payload bytes at `offset` of `out`. */
 export function writeHeader(out: Buffer, offset: number, type: number, reqId: number, txId: number, len: number): void {
-  out.writeUInt32LE(type >>> 0, offset + XS_HEADER_TYPE_OFFSET);
-  out.writeUInt32LE(reqId >>> 0, offset + XS_HEADER_REQ_ID_OFFSET);
-  out.writeUInt32LE(txId >>> 0, offset + XS_HEADER_TX_ID_OFFSET);
-  out.writeUInt32LE(len >>> 0, offset + XS_HEADER_LEN_OFFSET);
+  putU32le(out, offset + XS_HEADER_TYPE_OFFSET, type);
+  putU32le(out, offset + XS_HEADER_REQ_ID_OFFSET, reqId);
+  putU32le(out, offset + XS_HEADER_TX_ID_OFFSET, txId);
+  putU32le(out, offset + XS_HEADER_LEN_OFFSET, len);
+}
+
+/** Store the low 32 bits of `value` little-endian (byte stores: no per-call argument checks). */
+function putU32le(out: Buffer, offset: number, value: number): void {
+  out[offset] = value & 0xff;
+  out[offset + 1] = (value >>> 8) & 0xff;
+  out[offset + 2] = (value >>> 16) & 0xff;
+  out[offset + 3] = (value >>> 24) & 0xff;
 }
 
 /** One frame: header and payload in one Buffer. The payload length is not checked here. */
@@ -16,6 +26,22 @@ export function encodePacket(type: number, reqId: number, txId: number, payload:
   const out = Buffer.allocUnsafe(XS_HEADER_SIZE + payload.length);
   writeHeader(out, 0, type, reqId, txId, payload.length);
   out.set(payload, XS_HEADER_SIZE);
+  return out;
+}
+
+/**
+ * An XS_WATCH_EVENT frame "path\0token\0" built in one allocation (events are the daemon's
+ * most frequent unsolicited frame). The token is kept encoded since registration.
+ */
+export function encodeWatchEvent(path: string, token: Uint8Array): Buffer {
+  const pathBytes = Buffer.byteLength(path, 'utf8');
+  const len = pathBytes + 1 + token.length + 1;
+  const out = Buffer.allocUnsafe(XS_HEADER_SIZE + len);
+  writeHeader(out, 0, XS_WATCH_EVENT, 0, 0, len);
+  let offset = XS_HEADER_SIZE + out.write(path, XS_HEADER_SIZE, 'utf8');
+  out[offset++] = 0;
+  out.set(token, offset);
+  out[offset + token.length] = 0;
   return out;
 }
 
