@@ -1,3 +1,4 @@
+import { listenUnixAtomically } from '../../util/unix-listen.js';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -47,13 +48,7 @@ export class ControlServer {
     fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o700 });
     await removeStaleSocket(socketPath);
     const server = net.createServer((socket) => this.accept(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(socketPath, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenUnixAtomically(server, socketPath);
     this.server = server;
     this.socketPath = socketPath;
     this.live = new LiveOps(this.tapdisk, this.opts.registryDir ?? path.join(path.dirname(socketPath), 'registry'));
