@@ -46,6 +46,10 @@ void Drain(int fd) {
   char chunk[kDrainChunkBytes];
   for (int step = 0; step < kDrainStepsMax; step++) {
     ssize_t n = read(fd, chunk, sizeof chunk);
+    // A pipe read returns less than asked only when it took everything there was, so a short
+    // read means drained: skip the extra read(2) that would only say EAGAIN. A byte written
+    // after our read makes the FIFO readable again and uv_poll reports it on the next turn.
+    if (n > 0 && static_cast<size_t>(n) < sizeof chunk) break;
     if (n > 0) continue;
     if (n < 0 && errno == EINTR) continue;
     break;  // EAGAIN: drained. (0 cannot happen: we hold a write end ourselves.)
