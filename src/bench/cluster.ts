@@ -58,10 +58,10 @@ export class Cluster {
     const ctl = controlSocketPath(rundir);
     try {
       await supervisor.start([
-        { name: 'xenstored', argv: [...opts.selfArgv, 'xenstored', '--socket', xs], ready: () => socketAccepts(xs) },
+        { name: 'xenstored', argv: [...opts.selfArgv, 'xenstored', '--socket', xs, '--exit-with-parent'], ready: () => socketAccepts(xs) },
         {
           name: 'backend',
-          argv: [...opts.selfArgv, 'backend', '--rundir', rundir, '--xenstored-socket', xs, '--control-socket', ctl, '--quiet', ...(opts.backendArgs ?? [])],
+          argv: [...opts.selfArgv, 'backend', '--rundir', rundir, '--xenstored-socket', xs, '--control-socket', ctl, '--quiet', '--exit-with-parent', ...(opts.backendArgs ?? [])],
           ready: () => socketAccepts(ctl),
         },
       ]);

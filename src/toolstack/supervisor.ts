@@ -68,7 +68,9 @@ export class Supervisor {
 
   private spawn(spec: ServiceSpec): ChildProcess {
     const [cmd, ...args] = spec.argv;
-    const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: this.opts.env });
+    // stdin is a pipe we never write to: services started with --exit-with-parent stop when it
+    // closes, which the kernel does when this process dies, however it dies.
+    const child = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'], env: this.opts.env });
     const prefix = (chunk: Buffer) => this.opts.log.write(chunk.toString().replace(/^(?=.)/gm, `[${spec.name}] `));
     child.stdout!.on('data', prefix);
     child.stderr!.on('data', prefix);

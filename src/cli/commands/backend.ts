@@ -1,17 +1,20 @@
 import { controlSocketPath, resolveRundir, xenstoredSocketPath } from '../rundir.js';
 import { EXIT_OK, intFlag, parseFlags, type Command } from '../command.js';
 import { startBackend } from '../../backend/host.js';
+import { stopWhenParentGoes } from '../parent-watch.js';
 
 export const command: Command = {
   summary: 'run the backend process (blkback + tapdisk) serving every vbd of the run directory',
   usage: [
     'usage: splitblk backend [--rundir DIR] [--xenstored-socket PATH] [--control-socket PATH]',
     '                        [--max-queues N] [--max-ring-order N] [--indirect-segments N] [--no-persistent]',
-    '                        [--detach-timeout-ms MS] [--quiet]',
+    '                        [--detach-timeout-ms MS] [--quiet] [--exit-with-parent]',
     '',
     'Connects to xenstored, serves the tapdisk control plane, prints "ready" once both are up,',
     'and serves vbd devices until SIGTERM or SIGINT, when every device goes Closed and the',
-    'process exits 0. Exit codes: 0 clean stop, 1 start-up failure, 2 bad usage.',
+    'process exits 0. --exit-with-parent (for supervisors) stops the same way when stdin reaches',
+    'end-of-file, i.e. when the parent holding it dies.',
+    'Exit codes: 0 clean stop, 1 start-up failure, 2 bad usage.',
   ].join('\n'),
   async run(argv, ctx) {
     const { values } = parseFlags(argv, {
@@ -24,6 +27,7 @@ export const command: Command = {
       'no-persistent': { type: 'boolean' },
       'detach-timeout-ms': { type: 'string' },
       quiet: { type: 'boolean' },
+      'exit-with-parent': { type: 'boolean' },
     }, false);
     const rundir = resolveRundir(values.rundir, ctx.env);
     const quiet = values.quiet === true;
@@ -51,6 +55,7 @@ export const command: Command = {
       };
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);
+      if (values['exit-with-parent'] === true) stopWhenParentGoes(process.stdin, stop);
     });
     await host.stop();
     return EXIT_OK;

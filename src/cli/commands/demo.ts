@@ -73,9 +73,9 @@ async function runDemo(ctx: CommandContext, opts: DemoOptions): Promise<number> 
   let code = EXIT_FAILURE;
   try {
     await supervisor.start([
-      { name: 'xenstored', argv: [...ctx.selfArgv, 'xenstored', '--socket', xsSocket], ready: () => socketAccepts(xsSocket) },
+      { name: 'xenstored', argv: [...ctx.selfArgv, 'xenstored', '--socket', xsSocket, '--exit-with-parent'], ready: () => socketAccepts(xsSocket) },
       {
-        name: 'backend', argv: [...ctx.selfArgv, 'backend', '--rundir', rundir, '--xenstored-socket', xsSocket, '--control-socket', ctlSocket],
+        name: 'backend', argv: [...ctx.selfArgv, 'backend', '--rundir', rundir, '--xenstored-socket', xsSocket, '--control-socket', ctlSocket, '--exit-with-parent'],
         ready: () => socketAccepts(ctlSocket),
       },
     ]);

@@ -96,10 +96,10 @@ async function foreground(rundir: string, ctx: Parameters<Command['run']>[1]): P
   });
   try {
     await supervisor.start([
-      { name: 'xenstored', argv: [...self, 'xenstored', '--socket', xsSocket], ready: () => socketAccepts(xsSocket) },
+      { name: 'xenstored', argv: [...self, 'xenstored', '--socket', xsSocket, '--exit-with-parent'], ready: () => socketAccepts(xsSocket) },
       {
         name: 'backend',
-        argv: [...self, 'backend', '--rundir', rundir, '--xenstored-socket', xsSocket, '--control-socket', ctlSocket],
+        argv: [...self, 'backend', '--rundir', rundir, '--xenstored-socket', xsSocket, '--control-socket', ctlSocket, '--exit-with-parent'],
         ready: () => socketAccepts(ctlSocket),
         requires: ['xenstored'],
       },

@@ -1,12 +1,13 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { intFlag, parseFlags, UsageError, type Command } from '../command.js';
+import { stopWhenParentGoes } from '../parent-watch.js';
 import { XenstoreServer } from '../../xenstore-sim/server/server.js';
 import { listenUnix } from '../../xenstore-sim/server/unix-listener.js';
 import { DEFAULT_QUOTAS, type XsQuotas } from '../../xenstore-sim/store/quotas.js';
 
 const USAGE = `usage: splitblk xenstored --socket PATH [--rundir DIR] [--trace FILE]
          [--quota-nodes N] [--quota-node-size BYTES] [--quota-watches N]
-         [--quota-transactions N] [--quota-perms N] [--quota-path BYTES]
+         [--quota-transactions N] [--quota-perms N] [--quota-path BYTES] [--exit-with-parent]
 
 Run the xenstore daemon in the foreground on the unix socket PATH (at most 107 bytes).
 Socket clients are dom0. Real Xen clients connect with XENSTORED_PATH=PATH, or with
@@ -17,7 +18,8 @@ Guests: with a run directory (--rundir, else $SPLITBLK_RUNDIR, else DIR when PAT
 DIR/xenstored/socket) XS_INTRODUCE maps the guest's xenstore page and binds its event channel
 through the hypervisor emulation there; without one, INTRODUCE only records the domain.
 Prints nothing unless it fails; SIGTERM or SIGINT exits 0 and removes the socket.
---trace FILE appends one line per request and reply.
+--trace FILE appends one line per request and reply. --exit-with-parent (for supervisors)
+stops as on SIGTERM when stdin reaches end-of-file, i.e. when the parent holding it dies.
 Exit codes: 0 stopped by a signal, 1 could not start, 2 bad usage.`;
 
 export const command: Command = {
@@ -34,6 +36,7 @@ export const command: Command = {
       'quota-transactions': { type: 'string' },
       'quota-perms': { type: 'string' },
       'quota-path': { type: 'string' },
+      'exit-with-parent': { type: 'boolean' },
     }, false);
     if (values.socket === undefined) throw new UsageError('--socket PATH is required');
     const quotas: Partial<XsQuotas> = {
@@ -60,6 +63,7 @@ export const command: Command = {
       };
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);
+      if (values['exit-with-parent'] === true) stopWhenParentGoes(process.stdin, stop);
     });
     const listener = await listenUnix(server, values.socket);
     await stopped;

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
-import { SECTOR_SIZE, TdOp, TdStatus, type DriverFactory, type FileIo, type FileIoSink, type ImageDriver, type ImageInfo, type TdRequest } from '../api.js';
+import { SECTOR_SIZE, TdOp, TdStatus, type DriverFactory, type FileIo, type ImageDriver, type ImageInfo, type TdRequest } from '../api.js';
+import { VectoredIo } from './vectored-io.js';
 import { SplitblkError } from '../../util/errors.js';
 import { ERR_BAD_SPEC, ERR_NO_IMAGE, ERR_OPEN_IMAGE, ERR_TYPE_UNAVAILABLE } from '../errors.js';
 import { blockDeviceGeometry } from './blockdev.js';
@@ -16,96 +17,40 @@ const EOPNOTSUPP = 95;
  * (a secure discard zeroes the range). A request with more segments than one operation takes is
  * split into several operations and completes when all have.
  */
-class RawImage implements ImageDriver, FileIoSink {
-  // Per-request state, indexed by the token given to FileIo; sized for the VBD's depth.
-  private readonly reqs: (TdRequest | null)[];
-  private readonly parts: Uint32Array;
-  private readonly bytes: Float64Array;
-  private readonly errnos: Int32Array;
-  private readonly freeTokens: Int32Array;
-  private freeCount: number;
-  private closing: (() => void) | null = null;
+class RawImage implements ImageDriver {
+  private readonly vio: VectoredIo;
   private closed = false;
 
-  constructor(readonly info: ImageInfo, private readonly fd: number, private readonly io: FileIo, depthMax: number) {
-    this.reqs = new Array<TdRequest | null>(depthMax).fill(null);
-    this.parts = new Uint32Array(depthMax);
-    this.bytes = new Float64Array(depthMax);
-    this.errnos = new Int32Array(depthMax);
-    this.freeTokens = new Int32Array(depthMax);
-    for (let i = 0; i < depthMax; i++) this.freeTokens[i] = depthMax - 1 - i;
-    this.freeCount = depthMax;
+  constructor(readonly info: ImageInfo, private readonly fd: number, io: FileIo, depthMax: number) {
+    this.vio = new VectoredIo(io, depthMax);
   }
 
   queue(req: TdRequest): void {
-    if (this.closed || this.freeCount === 0) {
+    if (this.closed || this.vio.full) {
       req.done(req, TdStatus.Error, this.closed ? EIO : EBUSY);
       return;
     }
-    const token = this.freeTokens[--this.freeCount]!;
-    this.reqs[token] = req;
-    this.bytes[token] = 0;
-    this.errnos[token] = 0;
     const offset = req.sector * SECTOR_SIZE;
     switch (req.op) {
       case TdOp.Read:
       case TdOp.Write:
-        this.transfer(req, token, offset);
+        this.vio.transfer(req, this.fd, offset);
         break;
       case TdOp.Flush:
-        this.parts[token] = 1;
-        this.io.fdatasync(this.fd, this, token);
+        this.vio.fdatasync(req, this.fd);
         break;
       case TdOp.Discard:
-        this.parts[token] = 1;
-        if (req.secure) this.io.zeroRange(this.fd, offset, req.sectors * SECTOR_SIZE, this, token);
-        else this.io.punchHole(this.fd, offset, req.sectors * SECTOR_SIZE, this, token);
+        this.vio.discard(req, this.fd, offset, req.sectors * SECTOR_SIZE);
         break;
       default:
-        this.parts[token] = 1;
-        this.fileIoDone(token, -EOPNOTSUPP);
+        req.done(req, TdStatus.NotSupported, EOPNOTSUPP);
     }
-  }
-
-  /** One vectored operation per iovecsPerOpMax segments, each at its own file offset. */
-  private transfer(req: TdRequest, token: number, offset: number): void {
-    const perOp = this.io.iovecsPerOpMax;
-    this.parts[token] = Math.max(1, Math.ceil(req.segments / perOp));
-    if (req.segments === 0) {
-      this.fileIoDone(token, 0);
-      return;
-    }
-    for (let first = 0; first < req.segments; first += perOp) {
-      const count = Math.min(perOp, req.segments - first);
-      if (req.op === TdOp.Read) {
-        this.io.readv(this.fd, offset, req.segRegion, req.segOffset, req.segLength, first, count, this, token);
-      } else {
-        this.io.writev(this.fd, offset, req.segRegion, req.segOffset, req.segLength, first, count, this, token);
-      }
-      for (let k = first; k < first + count; k++) offset += req.segLength[k]!;
-    }
-  }
-
-  fileIoDone(token: number, result: number): void {
-    if (result < 0) this.errnos[token] = -result;
-    else this.bytes[token]! += result;
-    if (--this.parts[token]! > 0) return;
-    const req = this.reqs[token]!;
-    this.reqs[token] = null;
-    this.freeTokens[this.freeCount++] = token;
-    let errno = this.errnos[token]!;
-    // A short transfer is an error: the VBD checked the range, so the file shrank under us.
-    const transfers = req.op === TdOp.Read || req.op === TdOp.Write;
-    if (errno === 0 && transfers && this.bytes[token] !== req.sectors * SECTOR_SIZE) errno = EIO;
-    if (errno === 0) req.done(req, TdStatus.Ok, 0);
-    else req.done(req, errno === EOPNOTSUPP ? TdStatus.NotSupported : TdStatus.Error, errno);
-    if (this.closing && this.freeCount === this.reqs.length) this.closing();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.freeCount < this.reqs.length) await new Promise<void>((resolve) => { this.closing = resolve; });
+    await this.vio.drain();
     fs.closeSync(this.fd);
   }
 }

@@ -13,7 +13,6 @@ import {
   TdOp,
   TdStatus,
   type FileIo,
-  type FileIoSink,
   type ImageDriver,
   type ImageInfo,
   type RegionTable,
@@ -22,10 +21,13 @@ import {
 import { BAT_UNUSED, DiskType, bitAllSet } from '../../../vhd/index.js';
 import type { ChainIo } from './chain-io.js';
 import type { Iov } from './iov.js';
+import { VectoredIo } from '../vectored-io.js';
 
 const EINVAL = 22;
 const EIO = 5;
 const EROFS = 30;
+/** Fast-path requests in flight when the VBD does not say its depth. */
+const FAST_DEPTH_DEFAULT = 64;
 
 export interface VhdDriverDeps {
   regions: RegionTable;
@@ -35,18 +37,11 @@ export interface VhdDriverDeps {
   depthMax?: number;
 }
 
-export class VhdDriver implements ImageDriver, FileIoSink {
+export class VhdDriver implements ImageDriver {
   readonly info: ImageInfo;
   private readonly regions: RegionTable;
-  private readonly fileIo: FileIo | null;
-  // Fast-path state per token, allocated once.
-  private readonly reqs: (TdRequest | null)[];
-  private readonly parts: Uint32Array;
-  private readonly bytes: Float64Array;
-  private readonly errnos: Int32Array;
-  private readonly freeTokens: Int32Array;
-  private freeCount: number;
-  private drained: (() => void) | null = null;
+  /** The fast path's requests in flight; null when there is no native AIO. */
+  private readonly fast: VectoredIo | null;
   /** Requests the fast path served (for tests and stats). */
   fastRequests = 0;
 
@@ -56,14 +51,7 @@ export class VhdDriver implements ImageDriver, FileIoSink {
     readonly: boolean,
   ) {
     this.regions = deps.regions;
-    this.fileIo = deps.fileIo ?? null;
-    const depth = this.fileIo ? (deps.depthMax ?? 64) : 0;
-    this.reqs = new Array<TdRequest | null>(depth).fill(null);
-    this.parts = new Uint32Array(depth);
-    this.bytes = new Float64Array(depth);
-    this.errnos = new Int32Array(depth);
-    this.freeTokens = Int32Array.from({ length: depth }, (_, i) => depth - 1 - i);
-    this.freeCount = depth;
+    this.fast = deps.fileIo ? new VectoredIo(deps.fileIo, deps.depthMax ?? FAST_DEPTH_DEFAULT) : null;
     this.info = {
       sectors: io.sectors,
       sectorSize: SECTOR_SIZE,
@@ -89,7 +77,7 @@ export class VhdDriver implements ImageDriver, FileIoSink {
   }
 
   async close(): Promise<void> {
-    if (this.freeCount < this.reqs.length) await new Promise<void>((r) => (this.drained = r));
+    await this.fast?.drain();
     await this.io.close();
   }
 
@@ -103,8 +91,9 @@ export class VhdDriver implements ImageDriver, FileIoSink {
       return;
     }
     const offset = this.fastOffset(req);
-    if (offset >= 0 && this.freeCount > 0) {
-      this.submitFast(req, offset);
+    if (offset >= 0 && !this.fast!.full) {
+      this.fastRequests++;
+      this.fast!.transfer(req, this.io.leaf.fh.fd, offset);
       return;
     }
     const iov = this.views(req);
@@ -123,7 +112,7 @@ export class VhdDriver implements ImageDriver, FileIoSink {
 
   /** The leaf's file offset for a request the fast path can take, or -1. */
   private fastOffset(req: TdRequest): number {
-    if (this.fileIo === null) return -1;
+    if (this.fast === null) return -1;
     const leaf = this.io.leaf;
     if (leaf.kind !== 'vhd') return -1;
     if (leaf.type === DiskType.Fixed) return req.sector * SECTOR_SIZE;
@@ -138,40 +127,6 @@ export class VhdDriver implements ImageDriver, FileIoSink {
       if (bm === undefined || !bitAllSet(bm, inBlock, req.sectors)) return -1;
     }
     return leaf.dataOffset(entry) + inBlock * SECTOR_SIZE;
-  }
-
-  private submitFast(req: TdRequest, offset: number): void {
-    const fileIo = this.fileIo!;
-    this.fastRequests++;
-    const token = this.freeTokens[--this.freeCount]!;
-    this.reqs[token] = req;
-    this.bytes[token] = 0;
-    this.errnos[token] = 0;
-    const fd = this.io.leaf.fh.fd;
-    const perOp = fileIo.iovecsPerOpMax;
-    this.parts[token] = Math.max(1, Math.ceil(req.segments / perOp));
-    let at = offset;
-    for (let first = 0; first < req.segments; first += perOp) {
-      const count = Math.min(perOp, req.segments - first);
-      if (req.op === TdOp.Read) fileIo.readv(fd, at, req.segRegion, req.segOffset, req.segLength, first, count, this, token);
-      else fileIo.writev(fd, at, req.segRegion, req.segOffset, req.segLength, first, count, this, token);
-      for (let k = first; k < first + count; k++) at += req.segLength[k]!;
-    }
-  }
-
-  fileIoDone(token: number, result: number): void {
-    if (result < 0) this.errnos[token] = -result;
-    else this.bytes[token]! += result;
-    if (--this.parts[token]! > 0) return;
-    const req = this.reqs[token]!;
-    this.reqs[token] = null;
-    this.freeTokens[this.freeCount++] = token;
-    let errno = this.errnos[token]!;
-    // The block lies inside the file (its footer follows it), so a short transfer is an error.
-    if (errno === 0 && this.bytes[token] !== req.sectors * SECTOR_SIZE) errno = EIO;
-    if (errno === 0) req.done(req, TdStatus.Ok, 0);
-    else req.done(req, TdStatus.Error, errno);
-    if (this.drained && this.freeCount === this.reqs.length) this.drained();
   }
 
   /** Views of the request's segments, or undefined when one lies outside its region. */
