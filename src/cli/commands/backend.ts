@@ -1,7 +1,7 @@
 import { controlSocketPath, resolveRundir, xenstoredSocketPath } from '../rundir.js';
 import { EXIT_OK, intFlag, parseFlags, type Command } from '../command.js';
 import { startBackend } from '../../backend/host.js';
-import { stopWhenParentGoes } from '../parent-watch.js';
+import { stopRequested } from '../stop.js';
 
 export const command: Command = {
   summary: 'run the backend process (blkback + tapdisk) serving every vbd of the run directory',
@@ -31,6 +31,7 @@ export const command: Command = {
     }, false);
     const rundir = resolveRundir(values.rundir, ctx.env);
     const quiet = values.quiet === true;
+    const stopped = stopRequested({ exitWithParent: values['exit-with-parent'] === true, stdin: process.stdin });
     const host = await startBackend({
       rundir,
       xenstoredSocket: values['xenstored-socket'] ?? xenstoredSocketPath(rundir),
@@ -47,16 +48,7 @@ export const command: Command = {
       },
     });
     ctx.stdout.write('ready\n');
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off('SIGTERM', stop);
-        process.off('SIGINT', stop);
-        resolve();
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-      if (values['exit-with-parent'] === true) stopWhenParentGoes(process.stdin, stop);
-    });
+    await stopped;
     await host.stop();
     return EXIT_OK;
   },

@@ -1,6 +1,6 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { intFlag, parseFlags, UsageError, type Command } from '../command.js';
-import { stopWhenParentGoes } from '../parent-watch.js';
+import { stopRequested } from '../stop.js';
 import { XenstoreServer } from '../../xenstore-sim/server/server.js';
 import { listenUnix } from '../../xenstore-sim/server/unix-listener.js';
 import { DEFAULT_QUOTAS, type XsQuotas } from '../../xenstore-sim/store/quotas.js';
@@ -55,16 +55,7 @@ export const command: Command = {
     const server = new XenstoreServer({ quotas, ...(trace === undefined ? {} : { trace }), ...(guests === undefined ? {} : { guests }) });
     // Handlers go in before the socket appears: callers take the socket as the sign of life
     // and may signal us at once.
-    const stopped = new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGTERM', stop);
-        process.off('SIGINT', stop);
-        resolve();
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-      if (values['exit-with-parent'] === true) stopWhenParentGoes(process.stdin, stop);
-    });
+    const stopped = stopRequested({ exitWithParent: values['exit-with-parent'] === true, stdin: process.stdin });
     const listener = await listenUnix(server, values.socket);
     await stopped;
     await listener.close();

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UsageError, type CommandContext } from '../../command.js';
+import { UsageError, outputFlag, type CommandContext } from '../../command.js';
+import { resolveRundir } from '../../rundir.js';
 import { SplitblkError } from '../../../util/errors.js';
 import { vdevToDevid } from '../../../toolstack/vdev.js';
 import { TapdiskClient, type VbdDescription } from '../../../tapdisk/control/client.js';
@@ -122,6 +123,35 @@ export function failure(ctx: CommandContext, verb: string, error: unknown): numb
   if (error.code === ERR_NO_VBD) return EXIT_NO_VBD;
   if (error.code === ERR_NO_TAPDISK) return EXIT_NO_TAPDISK;
   return 1;
+}
+
+/**
+ * The shape of the verbs that act on one VBD (destroy, pause, unpause): find its tapdisk, run
+ * `act`, print the VBD's JSON (or `describe` of it on a TTY), and map errors to exit codes.
+ */
+export async function runOnVbd(
+  ctx: CommandContext,
+  verb: string,
+  values: { minor?: string; device?: string; rundir?: string; output?: string },
+  act: (client: TapdiskClient, vbd: VbdDescription) => Promise<Record<string, unknown>>,
+  describe: (result: Record<string, unknown>) => string = (result) => String(result['state']),
+): Promise<number> {
+  const format = outputFlag(values.output);
+  const selector = parseSelector(values);
+  const rundir = resolveRundir(values.rundir, ctx.env);
+  try {
+    const { client, vbd } = await locate(rundir, selector);
+    try {
+      const result = await act(client, vbd);
+      if (format === 'json') ctx.stdout.write(JSON.stringify(result) + '\n');
+      else ctx.stdout.write(`minor ${vbd.minor}: ${describe(result)}\n`);
+      return 0;
+    } finally {
+      client.end();
+    }
+  } catch (error) {
+    return failure(ctx, verb, error);
+  }
 }
 
 /** The JSON (kebab-case keys, raw byte counts) and table row of a VBD. */

@@ -1,6 +1,5 @@
-import { outputFlag, parseFlags, type Command } from '../../command.js';
-import { resolveRundir } from '../../rundir.js';
-import { failure, locate, parseSelector, selectorFlags, vbdJson } from './common.js';
+import { parseFlags, type Command } from '../../command.js';
+import { runOnVbd, selectorFlags, vbdJson } from './common.js';
 
 export const command: Command = {
   summary: 'pause a VBD: drain its I/O and close its image',
@@ -11,21 +10,6 @@ snapshotted or coalesced); requests that arrive meanwhile wait for unpause.
 Exit codes: 0 paused, 1 failed, 2 bad usage, 3 no such VBD.`,
   async run(argv, ctx) {
     const { values } = parseFlags(argv, selectorFlags, false);
-    const format = outputFlag(values.output);
-    const selector = parseSelector(values);
-    const rundir = resolveRundir(values.rundir, ctx.env);
-    try {
-      const { client, vbd } = await locate(rundir, selector);
-      try {
-        const result = vbdJson(await client.pause(vbd.minor));
-        if (format === 'json') ctx.stdout.write(JSON.stringify(result) + '\n');
-        else ctx.stdout.write(`minor ${vbd.minor}: ${result['state']}\n`);
-        return 0;
-      } finally {
-        client.end();
-      }
-    } catch (error) {
-      return failure(ctx, 'pause', error);
-    }
+    return runOnVbd(ctx, 'pause', values, async (client, vbd) => vbdJson(await client.pause(vbd.minor)));
   },
 };

@@ -1,6 +1,5 @@
-import { outputFlag, parseFlags, type Command } from '../../command.js';
-import { resolveRundir } from '../../rundir.js';
-import { failure, locate, parseSelector, selectorFlags, vbdJson } from './common.js';
+import { parseFlags, type Command } from '../../command.js';
+import { runOnVbd, selectorFlags, vbdJson } from './common.js';
 
 export const command: Command = {
   summary: 'unpause a VBD, optionally onto another image',
@@ -12,21 +11,7 @@ refused (SPLITBLK_ERR_SIZE_CHANGED) and the VBD stays paused.
 Exit codes: 0 resumed, 1 failed (the VBD stays paused), 2 bad usage, 3 no such VBD.`,
   async run(argv, ctx) {
     const { values } = parseFlags(argv, { ...selectorFlags, args: { type: 'string', short: 'a' } }, false);
-    const format = outputFlag(values.output);
-    const selector = parseSelector(values);
-    const rundir = resolveRundir(values.rundir, ctx.env);
-    try {
-      const { client, vbd } = await locate(rundir, selector);
-      try {
-        const result = vbdJson(await client.unpause(vbd.minor, values.args));
-        if (format === 'json') ctx.stdout.write(JSON.stringify(result) + '\n');
-        else ctx.stdout.write(`minor ${vbd.minor}: ${result['state']} on ${(result['chain'] as string[]).join(' <- ')}\n`);
-        return 0;
-      } finally {
-        client.end();
-      }
-    } catch (error) {
-      return failure(ctx, 'unpause', error);
-    }
+    return runOnVbd(ctx, 'unpause', values, async (client, vbd) => vbdJson(await client.unpause(vbd.minor, values.args)),
+      (result) => `${result['state']} on ${(result['chain'] as string[]).join(' <- ')}`);
   },
 };

@@ -20,3 +20,21 @@ export function stopWhenParentGoes(stdin: NodeJS.ReadStream, stop: () => void): 
   (stdin as unknown as { unref?: () => void }).unref?.();
   stdin.resume();
 }
+
+/**
+ * Resolves on the first SIGTERM or SIGINT (or, with `exitWithParent`, when the parent goes),
+ * for the foreground daemons. Install it before announcing readiness: callers take the socket
+ * or "ready" as the sign of life and may signal at once.
+ */
+export function stopRequested(opts: { exitWithParent: boolean; stdin: NodeJS.ReadStream }): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    if (opts.exitWithParent) stopWhenParentGoes(opts.stdin, stop);
+  });
+}
