@@ -20,7 +20,7 @@
  * Every map result is checked: a failure answers that one request with BLKIF_RSP_ERROR.
  */
 import type { DomId, ForeignMapping, GrantMapper } from '../hypervisor/api.js';
-import { GrantLru, purgeCount, PURGE_INTERVAL_MS } from './grant-lru.js';
+import { BackgroundPurge, GrantLru } from './grant-lru.js';
 import type { Pending } from './pending.js';
 import type { BlkifRequest } from './protocol/request.js';
 import type { RingCounters } from './stats.js';
@@ -47,8 +47,7 @@ export class DataGrants {
   private readonly refs: Uint32Array;
   private readonly segOf: Uint32Array;
   private readonly oneRef = new Uint32Array(1);
-  private purgeTimer: NodeJS.Timeout | null = null;
-  private readonly purgeBound = () => this.purge();
+  private readonly purger: BackgroundPurge<Persistent> | null;
 
   constructor(
     private readonly domid: DomId,
@@ -59,6 +58,7 @@ export class DataGrants {
     private readonly counters: RingCounters,
   ) {
     this.cache = persistentMax > 0 ? new GrantLru<Persistent>(persistentMax, (p) => this.unmapPersistent(p)) : null;
+    this.purger = this.cache === null ? null : new BackgroundPurge(this.cache, (count) => (this.counters.persistentPurged += count));
     this.slotRegion = new Uint32Array(Math.max(persistentMax, 0));
     this.refs = new Uint32Array(segmentsMax);
     this.segOf = new Uint32Array(segmentsMax);
@@ -131,23 +131,8 @@ export class DataGrants {
 
   /** Unmap every cached grant. The caller guarantees no request is in flight. */
   clear(): void {
-    if (this.purgeTimer !== null) clearTimeout(this.purgeTimer);
-    this.purgeTimer = null;
+    this.purger?.cancel();
     this.cache?.clear();
-  }
-
-  /** A grant did not fit the full cache: purge some room soon, off the request path. */
-  private schedulePurge(): void {
-    if (this.purgeTimer !== null) return;
-    this.purgeTimer = setTimeout(this.purgeBound, PURGE_INTERVAL_MS);
-    // A pending purge must not keep the process alive on its own.
-    this.purgeTimer.unref();
-  }
-
-  private purge(): void {
-    this.purgeTimer = null;
-    const cache = this.cache!;
-    this.counters.persistentPurged += cache.purge(purgeCount(cache.capacity));
   }
 
   /** The cache slot for `gref`, mapping and inserting it on a miss; -1 to map it per request. */
@@ -161,7 +146,7 @@ export class DataGrants {
     this.counters.persistentMisses++;
     if (cache.full) {
       this.counters.persistentOverflows++;
-      this.schedulePurge();
+      this.purger!.schedule();
       return -1;
     }
     let mapping: ForeignMapping;

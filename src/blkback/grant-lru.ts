@@ -177,3 +177,30 @@ export class GrantLru<T> {
     if (this.tail === NIL) this.tail = slot;
   }
 }
+
+/**
+ * Purges a full cache in the background, at most once per PURGE_INTERVAL_MS, the way Linux's
+ * xen-blkback does it from its ring thread rather than on the request that found it full.
+ */
+export class BackgroundPurge<T> {
+  private timer: NodeJS.Timeout | null = null;
+  private readonly run = (): void => {
+    this.timer = null;
+    this.onPurged(this.cache.purge(purgeCount(this.cache.capacity)));
+  };
+
+  constructor(private readonly cache: GrantLru<T>, private readonly onPurged: (count: number) => void) {}
+
+  /** A grant did not fit the full cache: make some room soon, off the request path. */
+  schedule(): void {
+    if (this.timer !== null) return;
+    this.timer = setTimeout(this.run, PURGE_INTERVAL_MS);
+    // A pending purge must not keep the process alive on its own.
+    this.timer.unref();
+  }
+
+  cancel(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}

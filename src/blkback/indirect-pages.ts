@@ -13,7 +13,7 @@
  * timer, so an entry cannot go away while it is read.
  */
 import type { DomId, ForeignMapping, GrantMapper } from '../hypervisor/api.js';
-import { GrantLru, purgeCount, PURGE_INTERVAL_MS } from './grant-lru.js';
+import { BackgroundPurge, GrantLru } from './grant-lru.js';
 import type { RingCounters } from './stats.js';
 
 interface Page {
@@ -24,8 +24,7 @@ interface Page {
 export class IndirectPages {
   private readonly cache: GrantLru<Page>;
   private readonly oneRef = new Uint32Array(1);
-  private purgeTimer: NodeJS.Timeout | null = null;
-  private readonly purgeBound = () => this.purge();
+  private readonly purger: BackgroundPurge<Page>;
 
   constructor(
     private readonly domid: DomId,
@@ -34,6 +33,7 @@ export class IndirectPages {
     private readonly counters: RingCounters,
   ) {
     this.cache = new GrantLru<Page>(capacity, (page) => page.mapping.unmap());
+    this.purger = new BackgroundPurge(this.cache, (count) => (this.counters.persistentPurged += count));
   }
 
   get size(): number {
@@ -51,7 +51,7 @@ export class IndirectPages {
     this.counters.persistentMisses++;
     if (cache.full) {
       this.counters.persistentOverflows++;
-      this.schedulePurge();
+      this.purger.schedule();
       return null;
     }
     let mapping: ForeignMapping;
@@ -71,20 +71,7 @@ export class IndirectPages {
 
   /** Unmap every cached page. */
   clear(): void {
-    if (this.purgeTimer !== null) clearTimeout(this.purgeTimer);
-    this.purgeTimer = null;
+    this.purger.cancel();
     this.cache.clear();
-  }
-
-  private schedulePurge(): void {
-    if (this.purgeTimer !== null) return;
-    this.purgeTimer = setTimeout(this.purgeBound, PURGE_INTERVAL_MS);
-    // A pending purge must not keep the process alive on its own.
-    this.purgeTimer.unref();
-  }
-
-  private purge(): void {
-    this.purgeTimer = null;
-    this.counters.persistentPurged += this.cache.purge(purgeCount(this.cache.capacity));
   }
 }
