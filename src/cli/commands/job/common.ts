@@ -87,6 +87,21 @@ export function printJob(ctx: CommandContext, j: JobDescription, json: boolean):
   ctx.stdout.write(json ? JSON.stringify(jobJson(j)) + '\n' : jobLine(j) + '\n');
 }
 
+/**
+ * A started (or asked-about) job, reported as the job verbs do: with `--wait`, poll it to its
+ * end (`-p` draws a bar); then print it and return the exit code it stands for.
+ */
+export async function reportJob(
+  ctx: CommandContext,
+  client: TapdiskClient,
+  job: JobDescription,
+  opts: { wait: boolean; bar: boolean; json: boolean },
+): Promise<number> {
+  const end = opts.wait ? await waitJob(ctx, client, job, opts.bar) : job;
+  printJob(ctx, end, opts.json);
+  return jobExit(end);
+}
+
 /** Print an operating error with its code and map it to an exit code. */
 export function jobFailure(ctx: CommandContext, verb: string, error: unknown): number {
   if (!(error instanceof SplitblkError)) throw error;

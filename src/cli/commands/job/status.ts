@@ -1,6 +1,6 @@
 import { outputFlag, parseFlags, UsageError, type Command } from '../../command.js';
 import { resolveRundir } from '../../rundir.js';
-import { jobExit, jobFailure, locateJob, printJob, waitJob } from './common.js';
+import { jobFailure, locateJob, reportJob } from './common.js';
 
 export const command: Command = {
   summary: 'show one storage job; --wait for it to end',
@@ -21,9 +21,7 @@ Exit codes: 0 the job is running (without --wait) or done; 1 it failed (or the r
     try {
       const { client, job: first } = await locateJob(rundir, positionals[0]!);
       try {
-        const job = values.wait ? await waitJob(ctx, client, first, values.p === true) : first;
-        printJob(ctx, job, format === 'json');
-        return jobExit(job);
+        return await reportJob(ctx, client, first, { wait: values.wait === true, bar: values.p === true, json: format === 'json' });
       } finally {
         client.end();
       }

@@ -5,7 +5,7 @@ import { resolveRundir } from '../../rundir.js';
 import type { TapdiskClient } from '../../../tapdisk/control/client.js';
 import { findChainUsers, registryDir } from '../../../tapdisk/control/datapaths.js';
 import { ERR_NO_VBD } from '../../../tapdisk/errors.js';
-import { jobExit, jobFailure, printJob, waitJob } from '../job/common.js';
+import { jobFailure, reportJob } from '../job/common.js';
 import { connect, locate, parseSelector, selectorFlags } from './common.js';
 
 export const command: Command = {
@@ -46,9 +46,7 @@ Exit codes: 0 started (without --wait) or done; 1 failed; 2 bad usage; 3 no VBD 
       }
       try {
         const started = await client.coalesce({ minor, node });
-        const job = values.wait ? await waitJob(ctx, client, started, values.p === true) : started;
-        printJob(ctx, job, format === 'json');
-        return jobExit(job);
+        return await reportJob(ctx, client, started, { wait: values.wait === true, bar: values.p === true, json: format === 'json' });
       } finally {
         client.end();
       }

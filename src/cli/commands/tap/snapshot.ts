@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { outputFlag, parseFlags, UsageError, type Command } from '../../command.js';
 import { resolveRundir } from '../../rundir.js';
-import { jobExit, jobFailure, printJob, waitJob } from '../job/common.js';
+import { jobFailure, reportJob } from '../job/common.js';
 import { locate, parseSelector, selectorFlags } from './common.js';
 
 export const command: Command = {
@@ -27,9 +27,7 @@ Exit codes: 0 started (without --wait) or done; 1 failed; 2 bad usage; 3 no such
       const { client, vbd } = await locate(rundir, selector);
       try {
         const started = await client.snapshot(vbd.minor, newLeaf);
-        const job = values.wait ? await waitJob(ctx, client, started, values.p === true) : started;
-        printJob(ctx, job, format === 'json');
-        return jobExit(job);
+        return await reportJob(ctx, client, started, { wait: values.wait === true, bar: values.p === true, json: format === 'json' });
       } finally {
         client.end();
       }
