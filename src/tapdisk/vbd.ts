@@ -95,6 +95,10 @@ export class Vbd implements Dispatchable {
    *  costs about as much as the rest of queue(), and a ring's batch arrives in one synchronous
    *  run; the next dispatch, which the scheduler runs right after, ends the burst. */
   private burstStartMs = -1;
+  /** The time of the current dispatch (negative outside dispatch()). A driver that completes
+   *  synchronously (null:, ram:) completes inside dispatch, and a clock read per completion
+   *  would cost as much as the rest of the request; its operations started at this time too. */
+  private dispatchNowMs = -1;
 
   private readonly slots: Slot[];
   private readonly freeSlots: Int32Array;
@@ -192,6 +196,14 @@ export class Vbd implements Dispatchable {
   /** For the scheduler: move up to `max` requests from the queue to the driver. */
   dispatch(max: number): number {
     this.burstStartMs = -1;
+    try {
+      return this.dispatchQueued(max);
+    } finally {
+      this.dispatchNowMs = -1;
+    }
+  }
+
+  private dispatchQueued(max: number): number {
     if (this.stateValue === 'closed') return this.failPending(max);
     if (this.stateValue === 'paused' || this.driver === null) return 0;
     const end = this.stateValue === 'pausing' ? this.drainTail : this.tail;
@@ -265,8 +277,10 @@ export class Vbd implements Dispatchable {
 
   private submitBatch(batched: number): void {
     planMerges(this.batch, batched, this.limits, this.plan);
-    // One clock read for the whole batch: its operations start together.
+    // One clock read for the whole batch: its operations start together, and those the driver
+    // completes synchronously complete at the same time as far as the counters can tell.
     const now = this.cfg.clock.now();
+    this.dispatchNowMs = now;
     for (let g = 0; g < this.plan.groups; g++) {
       const slotIndex = this.freeSlots[--this.freeCount]!;
       const slot = this.slots[slotIndex]!;
@@ -321,7 +335,7 @@ export class Vbd implements Dispatchable {
   }
 
   private completeMembers(slot: Slot, status: TdStatus, errno: number): void {
-    const now = this.cfg.clock.now();
+    const now = this.dispatchNowMs >= 0 ? this.dispatchNowMs : this.cfg.clock.now();
     const count = slot.count;
     slot.count = 0;
     this.busyRequests -= count;

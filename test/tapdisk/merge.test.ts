@@ -101,3 +101,11 @@ test('conflicts: reads share, writes overlap-order, flush orders everything', (t
   t.true(conflicts(TdOp.Flush, 0, 0, TdOp.Read, 100, 8));
   t.true(conflicts(TdOp.Read, 100, 8, TdOp.Flush, 0, 0));
 });
+
+test('a batch in which nothing can merge goes out as groups of one, in arrival order', (t) => {
+  const reqs = batch([TdOp.Read, 800, 8], [TdOp.Read, 16, 8], [TdOp.Write, 400, 8], [TdOp.Read, 4000, 8], [TdOp.Write, 0, 8]);
+  t.deepEqual(groups(reqs), [[0], [1], [2], [3], [4]]);
+  // The quick check must not hide a real merge that comes after a run of unmergeable requests.
+  const later = batch([TdOp.Read, 800, 8], [TdOp.Read, 16, 8], [TdOp.Read, 808, 8]);
+  t.deepEqual(groups(later), [[1], [0, 2]]);
+});

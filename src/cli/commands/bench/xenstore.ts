@@ -13,7 +13,7 @@ const C_XENSTORED = '/usr/lib/xen-4.17/bin/xenstored';
 const START_TIMEOUT_MS = 10_000;
 
 const USAGE = `usage: splitblk bench xenstore [--ops N] [--depth N] [--watch-samples N] [--children N]
-         [--rounds N] [--oracle SCRIPT | --no-oracle] [--output json|human]
+         [--rounds N] [--warmup-rounds N] [--oracle SCRIPT | --no-oracle] [--output json|human]
 
 Measure read, write and directory operations per second and watch-event latency against
 splitblk's xenstored and, in the same run, the real C xenstored 4.17 (through the oracle
@@ -28,6 +28,8 @@ both alike. The C daemon runs without its trace log, as the sim does. Prints sim
   --watch-samples N  watch events timed, per daemon and round (default 500)
   --children N       children of the listed directory (default 50)
   --rounds N         interleaved rounds (default 5)
+  --warmup-rounds N  unmeasured interleaved rounds first, to measure a warmed-up daemon
+                     (default 0)
 Exit codes: 0 done, 1 the sim daemon failed, 2 bad usage.`;
 
 interface Daemon {
@@ -104,6 +106,7 @@ export const command: Command = {
       'watch-samples': { type: 'string' },
       children: { type: 'string' },
       rounds: { type: 'string' },
+      'warmup-rounds': { type: 'string' },
       oracle: { type: 'string' },
       'no-oracle': { type: 'boolean' },
       output: { type: 'string' },
@@ -115,6 +118,7 @@ export const command: Command = {
       watchSamples: intFlag('watch-samples', values['watch-samples'], 500, 1, 1_000_000),
       children: intFlag('children', values.children, 50, 0, 1000),
       rounds: intFlag('rounds', values.rounds, 5, 1, 1000),
+      warmupRounds: intFlag('warmup-rounds', values['warmup-rounds'], 0, 0, 1000),
     };
     const opts: XsBenchOptions = { ...base, root: `/splitblk-bench-${process.pid}` };
     const oracle = values.oracle ?? ctx.env.SPLITBLK_XS_ORACLE ?? ORACLE_DEFAULT;
