@@ -42,14 +42,20 @@ async function killXenstored(t: Parameters<typeof ok>[0], dir: RunDir): Promise<
   t.true(restarted, 'xenstored and then the backend were restarted and accept again');
 }
 
-test('up restarts a killed xenstored and the backend after it, a bounded number of times', async (t) => {
-  if (!needNative(t)) return;
-  const dir = await makeRunDir(t);
+/** `splitblk up` in the foreground, once it has printed `ready`. */
+async function foregroundUp(t: Parameters<typeof ok>[0], dir: RunDir) {
   const up = startCli(['up', ...dir.flag]);
   const upDone = finished(up, 60_000);
   let stdout = '';
   up.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   t.true(await waitUntil(() => stdout === 'ready\n', 15_000), 'up printed ready');
+  return { up, upDone };
+}
+
+test('up restarts a killed xenstored and the backend after it, a bounded number of times', async (t) => {
+  if (!needNative(t)) return;
+  const dir = await makeRunDir(t);
+  const { upDone } = await foregroundUp(t, dir);
 
   await killXenstored(t, dir);
   // The new pair serves: a new domain (the old store is gone) attaches and does verified I/O.
@@ -77,11 +83,7 @@ test('up restarts a killed xenstored and the backend after it, a bounded number 
 test('up in the foreground prints ready and stops cleanly on SIGTERM', async (t) => {
   if (!needNative(t)) return;
   const dir = await makeRunDir(t);
-  const up = startCli(['up', ...dir.flag]);
-  const upDone = finished(up, 60_000);
-  let stdout = '';
-  up.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  t.true(await waitUntil(() => stdout === 'ready\n', 15_000), 'up printed ready');
+  const { up, upDone } = await foregroundUp(t, dir);
   // A second up on the same run directory refuses.
   const second = await finished(startCli(['up', '--detach', ...dir.flag]));
   t.is(second.code, 1);
@@ -97,11 +99,7 @@ test('up in the foreground prints ready and stops cleanly on SIGTERM', async (t)
 test('services started by up stop by themselves when up is killed with SIGKILL', async (t) => {
   if (!needNative(t)) return;
   const dir = await makeRunDir(t);
-  const up = startCli(['up', ...dir.flag]);
-  const upDone = finished(up, 60_000);
-  let stdout = '';
-  up.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  t.true(await waitUntil(() => stdout === 'ready\n', 15_000), 'up printed ready');
+  const { up, upDone } = await foregroundUp(t, dir);
   t.not(servicePid(dir, 'xenstored'), undefined);
   t.not(servicePid(dir, 'backend'), undefined);
   up.kill('SIGKILL');
