@@ -1,5 +1,9 @@
-/** VHD unique ids: 16 raw bytes on disk, the usual 8-4-4-4-12 hex form for people. Pure. */
-import { randomBytes } from 'node:crypto';
+/**
+ * VHD unique ids: 16 raw bytes on disk, the usual 8-4-4-4-12 hex form for people. Pure.
+ * Randomness comes from the Web Crypto global, not node:crypto: importing node:crypto costs
+ * every command that loads the format layer several milliseconds at start-up, and only image
+ * creation needs a random id.
+ */
 
 export const UUID_SIZE = 16;
 
@@ -18,8 +22,8 @@ export function uuidEqual(a: Uint8Array, b: Uint8Array): boolean {
 
 /** A random (version 4) uuid. Randomness is the only impure thing here; callers may pass their own. */
 export function uuidRandom(): Uint8Array {
-  const b = randomBytes(UUID_SIZE);
+  const b = globalThis.crypto.getRandomValues(new Uint8Array(UUID_SIZE));
   b[6] = (b[6]! & 0x0f) | 0x40;
   b[8] = (b[8]! & 0x3f) | 0x80;
-  return new Uint8Array(b);
+  return b;
 }

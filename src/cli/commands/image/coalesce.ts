@@ -1,6 +1,5 @@
 import { parseFlags, UsageError, type Command } from '../../command.js';
 import { coalesceVhd } from '../../../tapdisk/drivers/vhd/ops/coalesce.js';
-import { progressBar } from './output.js';
 
 export const command: Command = {
   summary: 'merge a differencing VHD into its parent (offline)',
@@ -14,7 +13,8 @@ Exit codes: 0 merged, 1 failed, 2 bad usage.`,
   async run(argv, ctx) {
     const { values, positionals } = parseFlags(argv, { p: { type: 'boolean', short: 'p' } });
     if (positionals.length !== 1) throw new UsageError('expected PATH');
-    const bar = values.p ? progressBar(ctx.stderr, 'coalescing') : undefined;
+    // The progress bar's module loads only with -p: this verb's start-up is part of its time.
+    const bar = values.p ? (await import('./output.js')).progressBar(ctx.stderr, 'coalescing') : undefined;
     const r = await coalesceVhd(positionals[0]!, bar?.update);
     bar?.done();
     ctx.stdout.write(`${r.child}: ${r.sectors * 512} bytes merged into ${r.parent}\n`);

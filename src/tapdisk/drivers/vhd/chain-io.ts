@@ -3,12 +3,12 @@
  * to the leaf and allocate blocks there.
  *
  * Allocation order (the crash-consistency argument is in docs/vhd.md):
- *   1. the guest's data into the new block's data area (this extends the file);
- *   2. the block's sector bitmap, and the trailing footer at the new end of the file;
- *   3. the BAT sector that points at the block;
- *   4. the batmap bit (when the block is full), then the batmap header's checksum;
- * and only then does the guest's write complete. Growing the bitmap of an existing block writes
- * the data first and the bitmap after. Metadata updates of one block are serialised.
+ *   1. the guest's data into the new block's data area (this extends the file), the block's
+ *      sector bitmap and the trailing footer at the new end of the file, in parallel;
+ *   2. the BAT sector that points at the block;
+ * and then the guest's write completes; the batmap bit of a full block (the map sector, then
+ * the header's checksum) follows in the background. Growing the bitmap of an existing block
+ * writes the data first and the bitmap after. Metadata updates of one block are serialised.
  */
 import { BAT_UNUSED, DiskType, VHD_SECTOR_SIZE, bitAllSet, bitRunLength, bitSetRange, bitTest } from '../../../vhd/index.js';
 import { assert } from '../../../util/assert.js';
@@ -178,29 +178,46 @@ export class ChainIo {
     bitSetRange(next, inBlock, n);
     await leaf.writeBitmapAt(entry, next);
     leaf.cacheBitmap(block, next);
-    if (leaf.bitmapIsFull(next)) await leaf.updateBatmap(block, true);
+    if (leaf.bitmapIsFull(next)) this.setBatmapBitLater(leaf, block);
     return -1;
   }
 
   private async allocate(leaf: VhdFile, block: number, inBlock: number, n: number, iov: Iov): Promise<void> {
     const entry = leaf.nextBlockSector();
     const newEnd = entry + leaf.bitmapSecs + leaf.sectorsPerBlock;
-    // 1. Data. The rest of the data area is a hole past the old end of the file: zeros.
-    await writevFull(leaf.fh, iov, leaf.dataOffset(entry) + inBlock * VHD_SECTOR_SIZE);
-    // 2. Bitmap and the new trailing footer. A dynamic disk has no parent to show through, and
-    //    the unwritten sectors read as zeros, so the whole block is marked present (as qemu
-    //    does); a differencing disk marks only what was written.
+    // A dynamic disk has no parent to show through, and the unwritten sectors read as zeros
+    // (holes past the old end of the file), so the whole block is marked present, as qemu
+    // does; a differencing disk marks only what was written.
     const bm = new Uint8Array(leaf.bitmapSecs * VHD_SECTOR_SIZE);
     if (leaf.type === DiskType.Differencing) bitSetRange(bm, inBlock, n);
     else bitSetRange(bm, 0, leaf.sectorsPerBlock);
-    await Promise.all([leaf.writeBitmapAt(entry, bm), leaf.writeTrailingFooter(newEnd)]);
+    // 1. Data, bitmap and the new trailing footer, in parallel: nothing refers to the block
+    //    yet, so any subset of them that lands before a crash is a leak past the last block,
+    //    which the next writable open trims.
+    //    The bitmap lies right before the data, so a write from the block's first sector (every
+    //    allocation of a sequential writer) takes both in one pwritev.
+    const data =
+      inBlock === 0
+        ? writevFull(leaf.fh, [bm, ...iov], entry * VHD_SECTOR_SIZE)
+        : Promise.all([writevFull(leaf.fh, iov, leaf.dataOffset(entry) + inBlock * VHD_SECTOR_SIZE), leaf.writeBitmapAt(entry, bm)]);
+    await Promise.all([data, leaf.writeTrailingFooter(newEnd)]);
     if (this.durableMetadata) await leaf.fh.datasync();
-    // 3. The BAT entry: from here on the block is part of the image.
+    // 2. The BAT entry: from here on the block is part of the image.
     await leaf.writeBatEntry(block, entry);
     leaf.cacheBitmap(block, bm);
     leaf.bat[block] = entry;
     leaf.endSector = newEnd;
-    // 4. The batmap hint, when the block is full.
-    if (leaf.bitmapIsFull(bm)) await leaf.updateBatmap(block, true);
+    // 3. The batmap hint, when the block is full.
+    if (leaf.bitmapIsFull(bm)) this.setBatmapBitLater(leaf, block);
+  }
+
+  /**
+   * Set a full block's batmap bit off the write's path: the guest's write is complete once the
+   * BAT (or the bitmap) finds its sectors, and the bit is only a hint. It is counted as in
+   * flight, so close() waits for it. A bit that never reaches the disk (a crash, a failed
+   * write) reads as clear, "consult the bitmap", which is always consistent.
+   */
+  private setBatmapBitLater(leaf: VhdFile, block: number): void {
+    void this.track(() => leaf.updateBatmap(block, true)).catch(() => undefined);
   }
 }

@@ -57,6 +57,9 @@ export class VhdDriver implements ImageDriver {
       sectorSize: SECTOR_SIZE,
       physicalSectorSize: SECTOR_SIZE,
       readonly,
+      // As qemu's vpc and tapdisk's VHD driver: no discard. Only a discard covering a whole
+      // block could free it, and on a differencing disk that would show the parent's older
+      // data again. The backend offers feature-discard=0 for this (test/vhd/discard.test.ts).
       discard: false,
       chain: io.layers.map((l) => `${l.kind === 'raw' ? 'raw' : 'vhd'}:${l.path}`),
     };
