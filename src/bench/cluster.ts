@@ -28,6 +28,8 @@ export interface ClusterOptions {
   backendArgs?: string[];
   /** Prefix of the run directory's name under /dev/shm. */
   name?: string;
+  /** Extra node flags for the backend process only (e.g. --cpu-prof when profiling it). */
+  backendNodeArgs?: string[];
 }
 
 export type Toolstack = Awaited<ReturnType<typeof openToolstack>>;
@@ -56,12 +58,14 @@ export class Cluster {
     const supervisor = new Supervisor({ log, restartsMax: 0, readyTimeoutMs: READY_TIMEOUT_MS, stopTimeoutMs: STOP_TIMEOUT_MS, env: opts.env });
     const xs = xenstoredSocketPath(rundir);
     const ctl = controlSocketPath(rundir);
+    const [node, ...self] = opts.selfArgv;
+    const backendArgv = [node!, ...(opts.backendNodeArgs ?? []), ...self];
     try {
       await supervisor.start([
         { name: 'xenstored', argv: [...opts.selfArgv, 'xenstored', '--socket', xs, '--exit-with-parent'], ready: () => socketAccepts(xs) },
         {
           name: 'backend',
-          argv: [...opts.selfArgv, 'backend', '--rundir', rundir, '--xenstored-socket', xs, '--control-socket', ctl, '--quiet', '--exit-with-parent', ...(opts.backendArgs ?? [])],
+          argv: [...backendArgv, 'backend', '--rundir', rundir, '--xenstored-socket', xs, '--control-socket', ctl, '--quiet', '--exit-with-parent', ...(opts.backendArgs ?? [])],
           ready: () => socketAccepts(ctl),
         },
       ]);

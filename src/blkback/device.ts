@@ -32,6 +32,8 @@ export interface BlkbackDisk {
   readonly info: ImageInfo;
   readonly accepting: boolean;
   queue(req: TdRequest): void;
+  /** Queue, or run at once when the disk can complete it inside the call (tapdisk's Vbd). */
+  queueNow?(req: TdRequest): void;
   onResume(cb: () => void): () => void;
   /** Report our ring counters with the VBD's own (tapdisk's control plane, `tap stats`). */
   attachStats?(source: (() => { total: RingStats; rings: RingStats[] }) | null): void;
@@ -348,6 +350,7 @@ export class VbdDevice {
     const disks = this.deps.disks;
     const port: DiskPort = {
       queue: (req) => disk.queue(req),
+      ...(disk.queueNow !== undefined ? { queueNow: (req: TdRequest) => disk.queueNow!(req) } : {}),
       get accepting() {
         return disk.accepting;
       },

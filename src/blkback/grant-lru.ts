@@ -11,7 +11,7 @@
  * insert would, once a frontend's working set exceeds the cap, unmap and remap grants on every
  * request (each eviction throwing out a grant the next request needs).
  * Entries in use by an in-flight request are pinned and never evicted.
- * The list lives in preallocated typed arrays, so lookups and moves allocate nothing.
+ * Recency is a use stamp per entry in preallocated typed arrays, so lookups allocate nothing.
  */
 import { assert } from '../util/assert.js';
 import { GrefIndex } from './gref-index.js';
@@ -32,16 +32,19 @@ export class GrantLru<T> {
   readonly capacity: number;
   private readonly slotOf: GrefIndex;
   private readonly grefs: Uint32Array;
-  private readonly prev: Int32Array;
-  private readonly next: Int32Array;
+  /**
+   * When each slot was last used, on a private clock that ticks once per lookup or insert: a
+   * hit costs one store (Linux xen-blkback likewise stamps `last_used` rather than keeping a
+   * list). Only purge() and order(), off the request path, sort by it. Doubles: the clock
+   * cannot wrap (2^53 uses).
+   */
+  private readonly lastUsed: Float64Array;
+  private readonly live: Uint8Array;
   private readonly pins: Uint32Array;
   private readonly values: (T | undefined)[];
   private readonly free: Int32Array;
   private freeCount: number;
-  /** Most recently used. */
-  private head = NIL;
-  /** Least recently used. */
-  private tail = NIL;
+  private clock = 0;
   evictions = 0;
 
   constructor(capacity: number, private readonly onEvict: (value: T, gref: number) => void) {
@@ -49,8 +52,8 @@ export class GrantLru<T> {
     this.capacity = capacity;
     this.slotOf = new GrefIndex(capacity);
     this.grefs = new Uint32Array(capacity);
-    this.prev = new Int32Array(capacity).fill(NIL);
-    this.next = new Int32Array(capacity).fill(NIL);
+    this.lastUsed = new Float64Array(capacity);
+    this.live = new Uint8Array(capacity);
     this.pins = new Uint32Array(capacity);
     this.values = new Array<T | undefined>(capacity).fill(undefined);
     this.free = new Int32Array(capacity);
@@ -66,12 +69,11 @@ export class GrantLru<T> {
     return this.freeCount === 0;
   }
 
-  /** The slot holding `gref`, made most recently used; -1 when absent. */
+  /** The slot holding `gref`, marked most recently used; -1 when absent. */
   lookup(gref: number): number {
     const slot = this.slotOf.get(gref);
     if (slot < 0) return NIL;
-    this.unlink(slot);
-    this.pushFront(slot);
+    this.lastUsed[slot] = ++this.clock;
     return slot;
   }
 
@@ -95,8 +97,9 @@ export class GrantLru<T> {
     this.grefs[slot] = gref;
     this.values[slot] = value;
     this.pins[slot] = 0;
+    this.live[slot] = 1;
+    this.lastUsed[slot] = ++this.clock;
     this.slotOf.add(gref, slot);
-    this.pushFront(slot);
     return slot;
   }
 
@@ -115,15 +118,12 @@ export class GrantLru<T> {
 
   /** Grant refs from most to least recently used (for tests and stats). */
   order(): number[] {
-    const out: number[] = [];
-    for (let s = this.head; s !== NIL; s = this.next[s]!) out.push(this.grefs[s]!);
-    return out;
+    return this.byUse().reverse().map((slot) => this.grefs[slot]!);
   }
 
   /** Evict everything. The caller guarantees that nothing is in flight. */
   clear(): void {
-    while (this.tail !== NIL) {
-      const slot = this.tail;
+    for (const slot of this.byUse()) {
       assert(this.pins[slot] === 0, 'GrantLru: clear with a pinned entry');
       this.remove(slot);
     }
@@ -131,50 +131,35 @@ export class GrantLru<T> {
 
   /**
    * Evict up to `count` entries, least recently used first, skipping pinned ones. Returns how
-   * many were evicted.
+   * many were evicted. Sorts the cache's slots: a background job, never on the request path.
    */
   purge(count: number): number {
     let evicted = 0;
-    let s = this.tail;
-    while (s !== NIL && evicted < count) {
-      const prev = this.prev[s]!;
-      if (this.pins[s] === 0) {
-        this.remove(s);
-        evicted++;
-      }
-      s = prev;
+    for (const slot of this.byUse()) {
+      if (evicted === count) break;
+      if (this.pins[slot] !== 0) continue;
+      this.remove(slot);
+      evicted++;
     }
     this.evictions += evicted;
     return evicted;
   }
 
+  /** The live slots, least recently used first. */
+  private byUse(): number[] {
+    const slots: number[] = [];
+    for (let slot = 0; slot < this.capacity; slot++) if (this.live[slot] === 1) slots.push(slot);
+    return slots.sort((a, b) => this.lastUsed[a]! - this.lastUsed[b]!);
+  }
+
   private remove(slot: number): void {
     const value = this.values[slot]!;
     const gref = this.grefs[slot]!;
-    this.unlink(slot);
     this.slotOf.delete(gref);
     this.values[slot] = undefined;
+    this.live[slot] = 0;
     this.free[this.freeCount++] = slot;
     this.onEvict(value, gref);
-  }
-
-  private unlink(slot: number): void {
-    const p = this.prev[slot]!;
-    const n = this.next[slot]!;
-    if (p === NIL) this.head = n;
-    else this.next[p] = n;
-    if (n === NIL) this.tail = p;
-    else this.prev[n] = p;
-    this.prev[slot] = NIL;
-    this.next[slot] = NIL;
-  }
-
-  private pushFront(slot: number): void {
-    this.prev[slot] = NIL;
-    this.next[slot] = this.head;
-    if (this.head !== NIL) this.prev[this.head] = slot;
-    this.head = slot;
-    if (this.tail === NIL) this.tail = slot;
   }
 }
 

@@ -54,6 +54,12 @@ const PAGE_BYTES = 4096;
 /** What a ring needs from the tapdisk VBD behind it. */
 export interface DiskPort extends RegionPort {
   queue(req: TdRequest): void;
+  /**
+   * Optional: like queue(), but the disk may run the request and call its done() before this
+   * returns (tapdisk's Vbd.queueNow for memory drivers). The ring pass uses it for new requests,
+   * so a synchronous disk answers each one while its state is still hot in the cache.
+   */
+  queueNow?(req: TdRequest): void;
   /** False while the VBD is paused: the ring stops consuming until onResume fires. */
   readonly accepting: boolean;
   onResume(cb: () => void): () => void;
@@ -105,7 +111,20 @@ export class RingQueue {
   private readonly o: RingQueueOptions;
 
   private scheduled = false;
-  private pushScheduled = false;
+  /** Responses produced and not yet pushed. */
+  private pushDue = false;
+  /** A microtask will push (for responses completed outside a processing pass). */
+  private pushPosted = false;
+  /** Inside process(): the pass pushes what it produced itself, no microtask needed. */
+  private inPass = false;
+  /** Responses produced since the last push. */
+  private unpushed = 0;
+  /**
+   * Push at least every half ring of responses, even inside one pass: the frontend, woken by
+   * the first half, refills its slots while we answer the second, as it does at depth when a
+   * pass takes half the ring. Between pushes responses are batched, as the C backends do.
+   */
+  private readonly pushEvery: number;
   private stopped = false;
   private halted = false;
   /** An indirect request copied into `scratch`, waiting for a segment table. */
@@ -118,8 +137,13 @@ export class RingQueue {
   private disconnecting: Promise<void> | null = null;
 
   private readonly processBound = () => this.guarded();
-  private readonly pushBound = () => this.push();
+  private readonly pushBound = () => {
+    this.pushPosted = false;
+    this.push();
+  };
   private readonly doneBound = (req: TdRequest, status: TdStatus) => this.completed(req.tag, status);
+  /** Whether submit() starts requests with the disk's queueNow(). */
+  private readonly startNow: boolean;
 
   private constructor(
     o: RingQueueOptions,
@@ -128,8 +152,10 @@ export class RingQueue {
     start: number,
   ) {
     this.o = o;
+    this.startNow = o.disk.queueNow !== undefined;
     this.ring = BackRing.attach(mapping.buffer, 0, mapping.pages * PAGE_BYTES, o.codec, start);
     this.size = this.ring.size;
+    this.pushEvery = Math.max(1, this.size >>> 1);
     this.pool = [];
     this.free = new Int32Array(this.size);
     for (let i = 0; i < this.size; i++) {
@@ -195,7 +221,7 @@ export class RingQueue {
     }
     this.disconnecting = (async () => {
       if (this.busy > 0) await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
-      if (this.pushScheduled) this.push();
+      if (this.pushDue) this.push();
       this.resumeOff?.();
       this.resumeOff = null;
       try {
@@ -250,8 +276,19 @@ export class RingQueue {
     return this.parked !== null || this.barrier !== null;
   }
 
-  /** Take up to requestsPerEventMax requests off the ring (do_block_io_op). */
+  /** One processing pass; whatever it answered is pushed before it returns, however it ends. */
   private process(): void {
+    this.inPass = true;
+    try {
+      this.pass();
+    } finally {
+      this.inPass = false;
+      if (this.pushDue) this.push();
+    }
+  }
+
+  /** Take up to requestsPerEventMax requests off the ring (do_block_io_op). */
+  private pass(): void {
     this.scheduled = false;
     if (this.stopped || this.halted) return;
     if (!this.o.disk.accepting) {
@@ -280,6 +317,10 @@ export class RingQueue {
         this.handle(cons);
         handled++;
       }
+      // Responses this pass produced (a synchronous disk answers inside it) go out before the
+      // final check, as with ring.h's RING_PUSH_RESPONSES_AND_CHECK_NOTIFY in a C backend's loop:
+      // the frontend can refill the ring while we look for more.
+      if (this.pushDue) this.push();
       if (this.blocked() || this.stopped || this.halted) break;
       // RING_FINAL_CHECK_FOR_REQUESTS: re-arm req_event, then look once more.
       if (!ring.finalCheckForRequests()) break;
@@ -451,7 +492,10 @@ export class RingQueue {
       }
     }
     p.stage = Stage.Io;
-    this.o.disk.queue(p.td);
+    // May complete at once (a synchronous disk): finish() then runs inside this call, and
+    // nothing here or in the callers touches `p` afterwards.
+    if (this.startNow) this.o.disk.queueNow!(p.td);
+    else this.o.disk.queue(p.td);
   }
 
   private completed(tag: number, status: TdStatus): void {
@@ -491,6 +535,7 @@ export class RingQueue {
     this.free[this.freeCount++] = p.td.tag;
     this.busy--;
     this.schedulePush();
+    if (++this.unpushed >= this.pushEvery) this.push();
 
     if (wasBarrier) {
       this.barrier = null;
@@ -517,15 +562,17 @@ export class RingQueue {
   }
 
   private schedulePush(): void {
-    if (this.pushScheduled) return;
-    this.pushScheduled = true;
+    this.pushDue = true;
+    if (this.inPass || this.pushPosted) return;
+    this.pushPosted = true;
     // Responses finished in the same tick (one batch of completions) go out with one push.
     void settled.then(this.pushBound);
   }
 
   private push(): void {
-    if (!this.pushScheduled) return;
-    this.pushScheduled = false;
+    if (!this.pushDue) return;
+    this.pushDue = false;
+    this.unpushed = 0;
     if (this.ring.pushResponsesAndCheckNotify()) {
       this.o.counters.notifyOut++;
       try {

@@ -70,6 +70,13 @@ export interface ImageInfo {
  */
 export interface ImageDriver {
   readonly info: ImageInfo;
+  /**
+   * True when queue() always completes the request before it returns (the memory drivers null:
+   * and ram:). The VBD then hands the driver one request at a time in queue order, so no two of
+   * its operations ever overlap, and skips merge planning, which buys nothing when an operation
+   * costs no system call. Absent means false.
+   */
+  readonly synchronous?: boolean;
   /** Queue a request. Never throws for a bad request: complete it with an error status. */
   queue(req: TdRequest): void;
   /** Stop and release everything; in-flight requests complete first. */

@@ -51,7 +51,15 @@ export class Tapdisk {
   private readonly registryDir: string | undefined;
   private readonly limits: VbdLimits;
   private readonly scheduler: Scheduler;
-  private readonly views = new Map<number, Uint8Array>();
+  /**
+   * Region id -> view, indexed directly: drivers that touch bytes (null:, ram:) look a view up
+   * for every segment, and an array load costs a fraction of a Map lookup. Ids are small and
+   * reused (the native context hands out the lowest free ones; without it, `freeIds` does), so
+   * the array stays as large as the most regions registered at once. Unused entries hold EMPTY
+   * rather than holes, which keeps the array's elements packed.
+   */
+  private readonly views: Uint8Array[] = [];
+  private readonly freeIds: number[] = [];
   private nextRegion = 1;
   private readonly byMinor = new Map<number, Vbd>();
   private readonly store = new Map<string, unknown>();
@@ -60,7 +68,7 @@ export class Tapdisk {
 
   /** Region ids to views, for drivers that touch bytes (ram, vhd metadata). */
   readonly regions: RegionRegistry = {
-    view: (region) => this.views.get(region) ?? EMPTY,
+    view: (region) => (region >= 0 && region < this.views.length ? this.views[region]! : EMPTY),
     register: (buffer) => this.registerRegion(buffer),
     unregister: (region) => this.unregisterRegion(region),
   };
@@ -81,15 +89,18 @@ export class Tapdisk {
 
   /** Make `buffer` addressable by requests' segments; returns the region id. */
   registerRegion(buffer: ArrayBuffer): number {
-    const id = this.aio ? this.aio.registerRegion(buffer) : this.nextRegion++;
-    this.views.set(id, new Uint8Array(buffer));
+    const id = this.aio ? this.aio.registerRegion(buffer) : (this.freeIds.pop() ?? this.nextRegion++);
+    while (this.views.length <= id) this.views.push(EMPTY);
+    this.views[id] = new Uint8Array(buffer);
     return id;
   }
 
   /** Forget a region. No request in flight may still point into it. */
   unregisterRegion(region: number): void {
-    if (!this.views.delete(region)) return;
-    this.aio?.unregisterRegion(region);
+    if (!(region >= 0 && region < this.views.length) || this.views[region] === EMPTY) return;
+    this.views[region] = EMPTY;
+    if (this.aio) this.aio.unregisterRegion(region);
+    else this.freeIds.push(region);
   }
 
   /** Open `type:/path` as a new VBD. Throws SplitblkErrors (see errors.ts) if it cannot. */

@@ -13,10 +13,18 @@ function sparseImage(dir: string, name: string, bytes: number): string {
   return path;
 }
 
-function finalStats(stderr: string, device: string): Record<string, number> {
-  const line = stderr.split('\n').find((l) => l.includes(`vbd ${device}: final stats`));
-  if (line === undefined) throw new Error(`no final stats for ${device} in:\n${stderr}`);
-  return JSON.parse(line.slice(line.indexOf('{'))) as Record<string, number>;
+/**
+ * The backend's `final stats` line for `device`. It is logged just after the backend writes
+ * Closed, so it may reach our pipe a moment after the state does: wait for it (up to 5 s).
+ */
+async function finalStats(output: () => string, device: string): Promise<Record<string, number>> {
+  const end = Date.now() + 5000;
+  for (;;) {
+    const line = output().split('\n').find((l) => l.includes(`vbd ${device}: final stats`));
+    if (line !== undefined) return JSON.parse(line.slice(line.indexOf('{'))) as Record<string, number>;
+    if (Date.now() > end) throw new Error(`no final stats for ${device} in:\n${output()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 test('x86_32 ABI, one-page ring, one queue, no persistent grants: verified READ/WRITE, then detach and clean exit', async (t) => {
@@ -51,7 +59,7 @@ test('persistent grants beyond the cache cap: the excess is mapped per request, 
     t.is(r.result['errors'], 0);
     t.is(r.result['mismatches'], 0);
     t.is(await h.detach(3, 51712), XenbusState.Closed);
-    const stats = finalStats(h.backend.stderr, '3/51712');
+    const stats = await finalStats(() => h.backend.stderr, '3/51712');
     t.log(JSON.stringify(stats));
     t.true(stats['persistent-overflows']! > 0, 'the cache filled up and the excess went per request');
     t.true(stats['persistent-hits']! > 0, 'cached grants are still reused');
@@ -82,7 +90,7 @@ test('order-4 ring, 4 queues, indirect descriptors and persistent grants: verifi
     t.is(reports[0]!.rings?.rings.length, 4);
     t.true((reports[0]!.rings?.total['rd-req'] as number) > 0);
     t.is(await h.detach(2, 51712), XenbusState.Closed);
-    const stats = finalStats(h.backend.stderr, '2/51712');
+    const stats = await finalStats(() => h.backend.stderr, '2/51712');
     t.log(JSON.stringify(stats));
     t.true(stats['persistent-hits']! > stats['persistent-misses']!, 'grants are reused');
     t.is(stats['errors'], 0);

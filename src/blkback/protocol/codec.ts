@@ -97,6 +97,7 @@ export class BlkifCodec implements RingLayout {
     this.segmentSize = l.segment.size;
     assert(l.discard.size <= this.requestSize && l.indirect.size <= this.requestSize, 'every request layout fits the slot');
     assert(this.requestSize <= BLKIF_REQUEST_BYTES_MAX && this.requestSize % 4 === 0, 'request size');
+    assert(this.responseSize % 4 === 0, 'response size is whole words');
     this.rqOperation = l.request.offsetOf('operation');
     this.rqNrSegments = l.request.offsetOf('nr_segments');
     this.rqHandle = l.request.offsetOf('handle');
@@ -206,8 +207,10 @@ export class BlkifCodec implements RingLayout {
    * byte of the backend's reaches the frontend.
    */
   writeResponse(dst: SlotMemory, offset: number, idLo: number, idHi: number, operation: number, status: number): void {
-    dst.bytes.fill(0, offset, offset + this.responseSize);
     const v = dst.view;
+    // Zeroed a word at a time: a response is 3 or 4 words, and TypedArray.prototype.fill is a
+    // runtime call that costs more than the stores it makes (this runs once per request).
+    for (let w = 0; w < this.responseSize; w += 4) v.setUint32(offset + w, 0, LE);
     v.setUint32(offset + this.rsId, idLo >>> 0, LE);
     v.setUint32(offset + this.rsId + 4, idHi >>> 0, LE);
     v.setUint8(offset + this.rsOperation, operation & 0xff);

@@ -1,0 +1,157 @@
+/**
+ * Vbd.queueNow(): with a synchronous driver (ram:, null:) and an idle VBD, a request runs and
+ * completes inside the call; otherwise it is queued behind what is there, so the ordering rules
+ * hold whichever way a request arrived.
+ */
+import test from 'ava';
+import { TdOp, TdStatus, type ImageDriver, type TdRequest } from '../../src/tapdisk/api.js';
+import { openImage } from '../../src/tapdisk/registry.js';
+import { LATENCY_BUCKETS } from '../../src/tapdisk/stats.js';
+import { Tapdisk } from '../../src/tapdisk/tapdisk.js';
+import { HoldingDriver, vbdOver } from './drivers-for-tests.js';
+import { makeRequest, request, setRequest, type Outcome } from './helpers.js';
+
+/** Submit through queueNow; `inline` says whether it completed before queueNow returned. */
+function submitNow(vbd: { queueNow(req: TdRequest): void }, req: TdRequest): { inline: boolean; done: Promise<Outcome> } {
+  let finished = false;
+  const done = new Promise<Outcome>((resolve) => {
+    req.done = (_r, status, errno) => {
+      finished = true;
+      resolve({ status, errno });
+    };
+  });
+  vbd.queueNow(req);
+  return { inline: finished, done };
+}
+
+test('queueNow on an idle ram: VBD completes inside the call and is counted', async (t) => {
+  const tapdisk = new Tapdisk({ aio: null });
+  t.teardown(() => tapdisk.close());
+  const memory = new Uint8Array(8192);
+  const region = tapdisk.registerRegion(memory.buffer);
+  const vbd = await tapdisk.open('ram:1M');
+  memory.fill(0x3c, 0, 4096);
+  const w = submitNow(vbd, setRequest(makeRequest(), TdOp.Write, 8, 8, region, 0));
+  t.true(w.inline);
+  t.is((await w.done).status, TdStatus.Ok);
+  const r = submitNow(vbd, setRequest(makeRequest(), TdOp.Read, 8, 8, region, 4096));
+  t.true(r.inline);
+  t.true(memory.subarray(4096).every((x) => x === 0x3c));
+  const bad = submitNow(vbd, setRequest(makeRequest(), TdOp.Read, 2048, 8, region, 0));
+  t.true(bad.inline, 'a bad request is answered inside the call too');
+  t.is((await bad.done).status, TdStatus.Error);
+  const stats = vbd.stats();
+  t.is(stats.write.requests, 1);
+  t.is(stats.read.requests, 2);
+  t.is(stats.read.errors, 1);
+  t.is(stats.latencyUs[0], 3, 'the inline requests spent no time queued');
+  t.is(stats.latencyUs.length, LATENCY_BUCKETS);
+  t.is(stats.inFlight + stats.pending, 0);
+});
+
+test('queueNow queues behind requests already queued, and while paused', async (t) => {
+  const tapdisk = new Tapdisk({ aio: null });
+  t.teardown(() => tapdisk.close());
+  const memory = new Uint8Array(8192);
+  const region = tapdisk.registerRegion(memory.buffer);
+  const vbd = await tapdisk.open('ram:1M');
+  memory.fill(0x11, 0, 4096);
+  const queued = request(vbd, TdOp.Write, 0, 8, region, 0);
+  const r = submitNow(vbd, setRequest(makeRequest(), TdOp.Read, 0, 8, region, 4096));
+  t.false(r.inline, 'a write is queued ahead of it');
+  t.is((await queued).status, TdStatus.Ok);
+  t.is((await r.done).status, TdStatus.Ok);
+  t.true(memory.subarray(4096).every((x) => x === 0x11), 'and the read saw the write');
+
+  await vbd.pause();
+  const p = submitNow(vbd, setRequest(makeRequest(), TdOp.Read, 0, 8, region, 0));
+  t.false(p.inline);
+  await vbd.unpause();
+  t.is((await p.done).status, TdStatus.Ok);
+});
+
+test('a driver that claims to be synchronous but keeps a request: later requests queue behind it', async (t) => {
+  const tapdisk = new Tapdisk({ aio: null });
+  t.teardown(() => tapdisk.close());
+  const memory = new Uint8Array(8192);
+  const region = tapdisk.registerRegion(memory.buffer);
+  const inner = await openImage('ram:1M?id=lying', {}, {
+    regions: tapdisk.regions, io: null, copies: { bytesCopied: 0 }, depthMax: 64, store: new Map(),
+    openImage: () => Promise.reject(new Error('no parents')),
+  });
+  const lying: ImageDriver = Object.assign(new HoldingDriver(inner), { synchronous: true });
+  const holding = lying as HoldingDriver;
+  const vbd = vbdOver(lying);
+  t.teardown(() => vbd.close());
+  memory.fill(0x22, 0, 4096);
+  const w = submitNow(vbd, setRequest(makeRequest(), TdOp.Write, 0, 8, region, 0));
+  t.false(w.inline);
+  const r = submitNow(vbd, setRequest(makeRequest(), TdOp.Read, 0, 8, region, 4096));
+  t.false(r.inline);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(holding.log.map((e) => e.op), [TdOp.Write], 'the overlapping read waits for the write at the driver');
+  holding.releaseReversed();
+  t.is((await w.done).status, TdStatus.Ok);
+  await new Promise((resolve) => setImmediate(resolve));
+  holding.releaseReversed();
+  t.is((await r.done).status, TdStatus.Ok);
+  t.true(memory.subarray(4096).every((x) => x === 0x22));
+});
+
+test('random reads, writes, discards and flushes through queueNow and queue complete as if run in order', async (t) => {
+  const seed = Number(process.env['SPLITBLK_SEED'] ?? Date.now() % 1_000_000);
+  t.log(`seed ${seed} (set SPLITBLK_SEED to replay)`);
+  let state = seed;
+  const rand = (n: number) => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return (state >>> 8) % n;
+  };
+  const tapdisk = new Tapdisk({ aio: null });
+  t.teardown(() => tapdisk.close());
+  const requestsMax = 400;
+  const memory = new Uint8Array(requestsMax * 4096);
+  const region = tapdisk.registerRegion(memory.buffer);
+  const vbd = await tapdisk.open(`ram:32K?id=inline-${seed}`);
+  const model = new Uint8Array(32 * 1024);
+  const checks: Promise<void>[] = [];
+  let inline = 0;
+  for (let n = 0; n < requestsMax; n++) {
+    const roll = rand(20);
+    const op = roll < 9 ? TdOp.Write : roll < 18 ? TdOp.Read : roll < 19 ? TdOp.Discard : TdOp.Flush;
+    const sectors = 1 + rand(8);
+    const sector = rand(64 - sectors);
+    const at = n * 4096;
+    const req = setRequest(makeRequest(2), op, sector, sectors, region, at);
+    const bytes = sectors * 512;
+    if (op === TdOp.Write) {
+      for (let k = 0; k < bytes; k++) memory[at + k] = (n * 7 + k) & 0xff;
+      model.set(memory.subarray(at, at + bytes), sector * 512);
+    } else if (op === TdOp.Discard) {
+      model.fill(0, sector * 512, sector * 512 + bytes);
+    }
+    const expected = op === TdOp.Read ? model.slice(sector * 512, sector * 512 + bytes) : null;
+    let done: Promise<Outcome>;
+    if (rand(3) === 0) {
+      done = new Promise((resolve) => {
+        req.done = (_r, status, errno) => resolve({ status, errno });
+        vbd.queue(req);
+      });
+    } else {
+      const s = submitNow(vbd, req);
+      if (s.inline) inline++;
+      done = s.done;
+    }
+    checks.push(done.then((r) => {
+      if (r.status !== TdStatus.Ok) throw new Error(`request ${n} failed`);
+      if (expected && !Buffer.from(memory.subarray(at, at + bytes)).equals(expected)) {
+        throw new Error(`read ${n} of sectors ${sector}+${sectors} saw the wrong data`);
+      }
+    }));
+    if (rand(8) === 0) await new Promise((r) => setImmediate(r));
+  }
+  await Promise.all(checks);
+  t.true(inline > 0, 'some requests ran inline');
+  t.true(inline < requestsMax, 'and some were queued');
+  const stats = vbd.stats();
+  t.is(stats.read.requests + stats.write.requests + stats.flush.requests + stats.discard.requests, requestsMax);
+});
