@@ -8,7 +8,8 @@
         "native/doorbell.cc",
         "native/aio.cc",
         "native/aio_uring.cc",
-        "native/aio_threads.cc"
+        "native/aio_threads.cc",
+        "native/stream_socket.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8"],

@@ -70,6 +70,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   splitblk::RegisterShm(env, exports);
   splitblk::RegisterDoorbell(env, exports);
   splitblk::RegisterAio(env, exports);
+  splitblk::RegisterStreamSocket(env, exports);
   return exports;
 }
 

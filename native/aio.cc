@@ -74,7 +74,8 @@ class Context : public Napi::ObjectWrap<Context>, public Sink {
                         InstanceMethod<&Context::Destroy>("destroy")});
   }
 
-  // new AioContext(depthMax, iovecsMax, engine, threads, onComplete)
+  // new AioContext(depthMax, iovecsMax, engine, threads, onComplete[, offloadMinBytes,
+  //                offloadInFlightMinBytes])
   explicit Context(const Napi::CallbackInfo& info);
   ~Context() override { Teardown(); }
 
@@ -97,6 +98,7 @@ class Context : public Napi::ObjectWrap<Context>, public Sink {
   Napi::Value Destroy(const Napi::CallbackInfo& info);
 
   int32_t Decode(const WireSqe& entry, Slot& slot);
+  void ChooseOffload(Slot& slot);
   int32_t DecodeIovecs(const WireSqe& entry, Slot& slot);
   void Release(Slot& slot);
   void UnpinRegion(uint32_t id);
@@ -117,11 +119,16 @@ class Context : public Napi::ObjectWrap<Context>, public Sink {
   std::vector<struct iovec> iovStorage_;
   std::vector<uint32_t> regionStorage_;
   std::vector<uint32_t> freeSlots_;  // stack of free slot indexes
+  std::vector<uint32_t> ready_;      // scratch: the decoded slots one submit() hands to the engine
   std::vector<Done> pending_;        // recorded by Complete(), handed out by Deliver()
   size_t pendingCount_ = 0;
   std::vector<Region> regions_;
   std::vector<uint32_t> freeRegions_;
   uint32_t inFlight_ = 0;
+  // Offloading (ChooseOffload): 0 bytes = never.
+  uint64_t offloadMinBytes_ = 0;
+  uint64_t offloadInFlightMinBytes_ = 0;
+  uint64_t transferBytesInFlight_ = 0;  // Readv/Writev bytes accepted and not yet released
   uint32_t inlineDeliveries_ = 0;  // take() batches since the loop last delivered
   bool userRef_ = true;
   bool refd_ = true;
@@ -144,6 +151,9 @@ Context::Context(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Context>(inf
     throw Napi::TypeError::New(env, "engine must be 'auto', 'io_uring' or 'threads'");
   }
   if (!info[4].IsFunction()) throw Napi::TypeError::New(env, "onComplete must be a function");
+  // Absent (an older caller): nothing is offloaded, every transfer may complete inline.
+  if (!info[5].IsUndefined()) offloadMinBytes_ = ToU64(info[5], "offloadMinBytes");
+  if (!info[6].IsUndefined()) offloadInFlightMinBytes_ = ToU64(info[6], "offloadInFlightMinBytes");
   depth_ = static_cast<uint32_t>(depth);
   iovecsMax_ = static_cast<uint32_t>(iovecs);
   // preadv and IORING_OP_READV refuse more than IOV_MAX segments; nothing needs more per slot.
@@ -156,6 +166,7 @@ Context::Context(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Context>(inf
   iovStorage_.resize(static_cast<size_t>(depth_) * iovPerSlot_);
   regionStorage_.resize(static_cast<size_t>(depth_) * iovPerSlot_);
   freeSlots_.reserve(depth_);
+  ready_.resize(depth_);
   pending_.resize(depth_);
   for (uint32_t i = 0; i < depth_; i++) {
     slots_[i].index = i;
@@ -238,6 +249,7 @@ Napi::Value Context::Submit(const Napi::CallbackInfo& info) {
   uint64_t count = ToU64(info[0], "count");
   if (count > depth_) throw Napi::RangeError::New(env, "count exceeds depthMax");
   uint32_t accepted = 0;
+  uint32_t valid = 0;
   for (; accepted < count && !freeSlots_.empty(); accepted++) {
     WireSqe entry;
     std::memcpy(&entry, sqTable_ + accepted * sizeof(WireSqe), sizeof entry);
@@ -248,7 +260,17 @@ Napi::Value Context::Submit(const Napi::CallbackInfo& info) {
     if (failure != 0) {
       Complete(slot.index, failure);
     } else {
-      engine_->Prepare(slot);
+      ChooseOffload(slot);
+      ready_[valid++] = slot.index;
+    }
+  }
+  // Offloaded entries first: io_uring_enter takes the entries in order, so the workers start on
+  // theirs before this thread runs the inline ones' copies. Nothing orders independent
+  // operations of one batch anyway (an engine may complete them in any order).
+  for (int pass = 0; pass < 2; pass++) {
+    for (uint32_t i = 0; i < valid; i++) {
+      Slot& slot = slots_[ready_[i]];
+      if (slot.offload == (pass == 0)) engine_->Prepare(slot);
     }
   }
   engine_->Submit();
@@ -296,6 +318,8 @@ int32_t Context::Decode(const WireSqe& entry, Slot& slot) {
   slot.userData = entry.userData;
   slot.fd = entry.fd;
   slot.iovCount = 0;
+  slot.offload = false;
+  slot.inFlightBytes = 0;
   if (entry.op > kOpMax || entry.flags != 0) return -EINVAL;
   slot.op = static_cast<Op>(entry.op);
   if (!(entry.offset >= 0 && entry.offset < kOffsetLimit && entry.length >= 0 && entry.length < kOffsetLimit)) {
@@ -326,6 +350,7 @@ int32_t Context::DecodeIovecs(const WireSqe& entry, Slot& slot) {
     return -EINVAL;
   }
   const uint8_t* wire = iovTable_ + static_cast<size_t>(entry.iovFirst) * sizeof(WireIov);
+  uint64_t bytes = 0;
   for (uint32_t i = 0; i < count; i++) {
     WireIov iov;
     std::memcpy(&iov, wire + i * sizeof(WireIov), sizeof iov);
@@ -335,10 +360,27 @@ int32_t Context::DecodeIovecs(const WireSqe& entry, Slot& slot) {
     slot.iov[i].iov_base = region.base + iov.offset;
     slot.iov[i].iov_len = iov.length;
     slot.regions[i] = iov.region;
+    bytes += iov.length;
   }
   for (uint32_t i = 0; i < count; i++) regions_[slot.regions[i]].pins++;
   slot.iovCount = count;
+  slot.length = bytes;
   return 0;
+}
+
+// Whether a decoded transfer runs off the loop thread. A page-cache hit otherwise completes
+// inline, its copy made by this thread, serialised with everything else the process does. A
+// worker's copy runs beside it, but each offloaded transfer costs a hand-off to the worker and
+// a wake-up of this loop for its completion, which only pays when the copy is large and when
+// enough of them are queued to keep another CPU busy: a lone 64 KiB read is cheaper inline.
+// So: at least offloadMinBytes itself, and at least offloadInFlightMinBytes of transfers in
+// flight, itself included (docs/native.md has the measurements).
+void Context::ChooseOffload(Slot& slot) {
+  if (slot.op != Op::kReadv && slot.op != Op::kWritev) return;
+  slot.inFlightBytes = slot.length;
+  transferBytesInFlight_ += slot.length;
+  slot.offload = offloadMinBytes_ != 0 && slot.length >= offloadMinBytes_ &&
+                 transferBytesInFlight_ >= offloadInFlightMinBytes_;
 }
 
 void Context::Complete(uint32_t slot, int32_t result) {
@@ -353,6 +395,8 @@ void Context::Release(Slot& slot) {
     if (--regions_[id].pins == 0 && !regions_[id].live && !regions_[id].buffer.IsEmpty()) UnpinRegion(id);
   }
   slot.iovCount = 0;
+  transferBytesInFlight_ -= slot.inFlightBytes;
+  slot.inFlightBytes = 0;
   freeSlots_.push_back(slot.index);
 }
 

@@ -63,10 +63,16 @@ struct Slot {
   int fd;
   uint32_t userData;
   uint64_t offset;
-  uint64_t length;
+  uint64_t length;  // PunchHole/ZeroRange: the range; Readv/Writev: the iovecs' total bytes
   uint32_t iovCount;
   struct iovec* iov;  // iovPerSlot entries
   uint32_t* regions;  // the region of each iovec, pinned while in flight
+  // Readv/Writev: never run this transfer on the loop thread. io_uring sends it to its io-wq
+  // workers (IOSQE_ASYNC) instead of completing a page-cache hit inside io_uring_enter; the
+  // thread-pool engine gives it to a worker without its inline page-cache attempt. The
+  // context decides (native/aio.cc, Context::ChooseOffload); engines only obey.
+  bool offload;
+  uint64_t inFlightBytes;  // what this slot added to the context's transfer bytes in flight
 };
 
 // Where engines report completions. Complete() only records (it never calls JS, so it may be

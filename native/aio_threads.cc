@@ -5,7 +5,8 @@
 //
 // A buffered read is first tried on the loop thread with preadv2(RWF_NOWAIT), as io_uring does
 // inside io_uring_enter: one served whole from the page cache completes at once, without two
-// thread hand-offs; anything else (a miss, a partial hit, O_DIRECT) goes to the workers.
+// thread hand-offs; anything else (a miss, a partial hit, O_DIRECT, or a read the context
+// chose to offload, Slot::offload) goes to the workers.
 #include "aio.h"
 
 #include <fcntl.h>
@@ -143,11 +144,10 @@ void ThreadsEngine::Submit() {
 // RWF_NOWAIT a synchronous direct read still waits for the device.
 bool ThreadsEngine::TryCachedRead(const Slot& slot, int32_t* result) {
 #ifdef RWF_NOWAIT
-  if (slot.op != Op::kReadv) return false;
+  if (slot.op != Op::kReadv || slot.offload) return false;
   int flags = fcntl(slot.fd, F_GETFL);
   if (flags < 0 || (flags & O_DIRECT) != 0) return false;
-  size_t want = 0;
-  for (uint32_t i = 0; i < slot.iovCount; i++) want += slot.iov[i].iov_len;
+  const size_t want = slot.length;
   ssize_t rc = preadv2(slot.fd, slot.iov, static_cast<int>(slot.iovCount), static_cast<off_t>(slot.offset), RWF_NOWAIT);
   // A short count may be a partial hit rather than the end of the file: the worker reads it all
   // again (reads are idempotent) and reports what a plain preadv returns.

@@ -209,6 +209,9 @@ void UringEngine::Prepare(const Slot& slot) {
         sqe->addr = reinterpret_cast<uint64_t>(slot.iov);
         sqe->len = slot.iovCount;
       }
+      // Straight to io-wq: the copy runs on a kernel worker, beside this thread and beside the
+      // other offloaded transfers, instead of inline in the next io_uring_enter.
+      if (slot.offload) sqe->flags |= IOSQE_ASYNC;
       break;
     case Op::kFdatasync:
     case Op::kFsync:

@@ -34,5 +34,6 @@ void CallFromLoop(Napi::Env env, const Napi::FunctionReference& fn, napi_async_c
 void RegisterShm(Napi::Env env, Napi::Object exports);
 void RegisterDoorbell(Napi::Env env, Napi::Object exports);
 void RegisterAio(Napi::Env env, Napi::Object exports);
+void RegisterStreamSocket(Napi::Env env, Napi::Object exports);
 
 }  // namespace splitblk

@@ -5,6 +5,17 @@ import { fromNative } from './errors.js';
 
 /** Worker threads of the thread-pool engine when the caller does not say. */
 const threadsDefault = 4;
+/**
+ * Offloading (AioContextOptions.offloadMinBytes / offloadInFlightMinBytes), measured with the
+ * data-path benchmark (docs/native.md). A 64 KiB copy out of the page cache is more than half
+ * of the loop thread's cost for the request (≈ 6 µs of ≈ 10 µs at depth), so it is worth a
+ * worker once enough are in flight to keep another CPU busy: at 512 KiB (8 such reads, or one
+ * 1 MiB read).
+ * With fewer in flight, the hand-off to a worker and the extra wake-up of the loop for each
+ * completion cost more than the copy they move.
+ */
+export const OFFLOAD_MIN_BYTES_DEFAULT = 64 * 1024;
+export const OFFLOAD_IN_FLIGHT_MIN_BYTES_DEFAULT = 512 * 1024;
 
 /**
  * The async I/O context. The addon owns the tables and does the I/O (native/aio*.cc); this
@@ -42,6 +53,8 @@ class NativeAioContext implements AioContext {
         opts.engine ?? 'auto',
         opts.threads ?? threadsDefault,
         (count) => this.#deliver(count),
+        opts.offloadMinBytes ?? OFFLOAD_MIN_BYTES_DEFAULT,
+        opts.offloadInFlightMinBytes ?? OFFLOAD_IN_FLIGHT_MIN_BYTES_DEFAULT,
       );
     } catch (error) {
       throw fromNative(error, 'SPLITBLK_ERR_AIO');

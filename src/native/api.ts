@@ -84,6 +84,36 @@ export interface DoorbellApi {
   connect(path: string): Bell;
 }
 
+/**
+ * A connected stream socket (unix or TCP) served straight from uv_poll, for a server that
+ * answers many small requests: each wake-up is one read(2) into the receive buffer given at
+ * adoption and one call of `onRead`; writes are one send(2) each, made at once. No Buffer is
+ * allocated per read and no write request per write (see native/stream_socket.cc).
+ */
+export interface StreamSocket {
+  /**
+   * send(2) `length` bytes of `buf` from `offset`, without blocking and without SIGPIPE.
+   * Returns the bytes sent (fewer than `length` when the socket buffer filled up), or -errno
+   * (-EAGAIN: nothing fitted; -EPIPE: closed). The caller keeps what was not sent and
+   * retries from onWritable.
+   */
+  write(buf: Uint8Array, offset: number, length: number): number;
+  /** Call onWritable whenever the socket can take more bytes (on), or stop (off). */
+  pollWritable(on: boolean): void;
+  /** Stop reading and writing; the peer sees end of file. Idempotent. */
+  close(): void;
+}
+
+export interface StreamSocketApi {
+  /**
+   * Serve a duplicate of the connected socket `fd` (the caller closes its own descriptor, e.g.
+   * by destroying the net.Socket it came from). `onRead(bytes)` runs for each read with the
+   * bytes in `recv[0..bytes)`, which the next read overwrites: consume or copy them before
+   * returning. `onRead(0)`: the peer closed or the connection failed; nothing more comes.
+   */
+  adopt(fd: number, recv: Uint8Array, onRead: (bytes: number) => void, onWritable: () => void): StreamSocket;
+}
+
 /** Operation codes of an AIO submission entry (AioSqe.op). */
 export const enum AioOp {
   Readv = 0,
@@ -132,6 +162,18 @@ export interface AioContextOptions {
   engine?: 'auto' | 'io_uring' | 'threads';
   /** Worker threads for the thread-pool engine. */
   threads?: number;
+  /**
+   * Offloading large transfers. A read or write normally completes on the event-loop thread
+   * when the page cache serves it (inside io_uring_enter, or the thread-pool engine's inline
+   * attempt), so its copy runs there, serialised with all the loop's other work. A transfer of
+   * at least `offloadMinBytes` (the sum of its iovecs), submitted while the reads and writes in
+   * flight, itself included, total at least `offloadInFlightMinBytes`, runs on a worker instead
+   * (io_uring: IOSQE_ASYNC, the kernel's io-wq; threads: one of the pool's threads), so that
+   * several copies run beside the loop. 0 = never offload. Defaults: 64 KiB and 512 KiB
+   * (OFFLOAD_MIN_BYTES_DEFAULT, OFFLOAD_IN_FLIGHT_MIN_BYTES_DEFAULT; docs/native.md says why).
+   */
+  offloadMinBytes?: number;
+  offloadInFlightMinBytes?: number;
 }
 
 export interface AioContext {
@@ -176,6 +218,7 @@ export interface NativeApi {
   readonly shm: SharedMemoryApi;
   readonly doorbell: DoorbellApi;
   readonly aio: AioApi;
+  readonly streamSocket: StreamSocketApi;
   /** Address of an ArrayBuffer's data, for tests that check zero-copy (same pages). */
   bufferAddress(buffer: ArrayBuffer): bigint;
 }

@@ -12,6 +12,12 @@ export interface RawDoorbellListener {
   close(): void;
 }
 
+export interface RawStreamSocket {
+  write(buf: Uint8Array, offset: number, length: number): number;
+  pollWritable(on: boolean): void;
+  close(): void;
+}
+
 /** Flag added to RawAioContext.submit()'s result (kCompletionsReady in native/aio.cc). */
 export const COMPLETIONS_READY = 1 << 16;
 
@@ -51,12 +57,16 @@ export interface RawBinding {
   closeFd(fd: number): void;
   readonly sigpipeIgnored: boolean;
 
+  StreamSocket: new (fd: number, recv: Uint8Array, onRead: (bytes: number) => void, onWritable: () => void) => RawStreamSocket;
+
   AioContext: new (
     depthMax: number,
     iovecsMax: number,
     engine: 'auto' | 'io_uring' | 'threads',
     threads: number,
     onComplete: (count: number) => void,
+    offloadMinBytes: number,
+    offloadInFlightMinBytes: number,
   ) => RawAioContext;
   ioUringAvailable(): boolean;
   /** sizeof the C wire structs and the system page size, checked against api.ts at load. */

@@ -6,14 +6,16 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 import { assert } from '../util/assert.js';
-import { AIO_CQE_SIZE, AIO_IOV_SIZE, AIO_SQE_SIZE, PAGE_SIZE, type AioApi, type DoorbellApi, type NativeApi, type SharedMemoryApi } from './api.js';
+import { AIO_CQE_SIZE, AIO_IOV_SIZE, AIO_SQE_SIZE, PAGE_SIZE, type AioApi, type DoorbellApi, type NativeApi, type SharedMemoryApi, type StreamSocketApi } from './api.js';
 import type { RawBinding } from './binding.js';
 import { createAio } from './aio.js';
 import { createDoorbells } from './doorbell.js';
 import { createSharedMemory } from './shm.js';
+import { createStreamSockets } from './stream-socket.js';
 
 export * from './api.js';
 export { AioTables } from './aio-tables.js';
+export { OFFLOAD_IN_FLIGHT_MIN_BYTES_DEFAULT, OFFLOAD_MIN_BYTES_DEFAULT } from './aio.js';
 
 /**
  * This file compiles to build/src/native/index.js; node-gyp puts the addon in build/Release.
@@ -25,6 +27,7 @@ let binding: RawBinding | null = null;
 let shm: SharedMemoryApi | null = null;
 let doorbell: DoorbellApi | null = null;
 let aio: AioApi | null = null;
+let streamSocket: StreamSocketApi | null = null;
 
 function load(): RawBinding {
   if (binding === null) {
@@ -48,6 +51,9 @@ export const native: NativeApi = {
   },
   get aio() {
     return (aio ??= createAio(load()));
+  },
+  get streamSocket() {
+    return (streamSocket ??= createStreamSockets(load()));
   },
   bufferAddress(buffer: ArrayBuffer): bigint {
     return load().bufferAddress(buffer);

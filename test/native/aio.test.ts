@@ -4,7 +4,7 @@ import * as path from 'node:path';
 
 import test, { type ExecutionContext } from 'ava';
 
-import { AioOp, AioTables, native, PAGE_SIZE, type AioContext } from '../../src/native/index.js';
+import { AioOp, AioTables, native, PAGE_SIZE, type AioContext, type AioContextOptions } from '../../src/native/index.js';
 import type { SplitblkError } from '../../src/util/errors.js';
 import { tempDir } from './helpers.js';
 
@@ -31,12 +31,15 @@ interface Harness {
   batches: number[];
 }
 
+/** Offloading options: every transfer of at least 64 KiB goes to a worker. */
+const offloadAll: Partial<AioContextOptions> = { offloadMinBytes: 64 * 1024, offloadInFlightMinBytes: 0 };
+
 /** A context plus a data file (on a disk filesystem: tmpfs lacks FALLOC_FL_ZERO_RANGE). */
-function harness(t: ExecutionContext, engine: Engine, depthMax = 16, iovecsMax = 64): Harness {
+function harness(t: ExecutionContext, engine: Engine, depthMax = 16, iovecsMax = 64, opts: Partial<AioContextOptions> = {}): Harness {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'splitblk-aio-'));
   const file = path.join(dir, 'disk.img');
   const fd = fs.openSync(file, 'w+');
-  const context = native.aio.create({ depthMax, iovecsMax, engine, threads: 2 });
+  const context = native.aio.create({ depthMax, iovecsMax, engine, threads: 2, ...opts });
   t.teardown(async () => {
     await context.close();
     fs.closeSync(fd);
@@ -337,6 +340,115 @@ for (const engine of engines) {
     fs.closeSync(fd);
   });
 }
+
+for (const engine of engines) {
+  test(`${engine}: offloaded large writes and reads, beside inline small ones, move the right bytes`, async (t) => {
+    const h = harness(t, engine, 16, 256, offloadAll);
+    const big = 128 * 1024;
+    const pages = big / PAGE_SIZE;
+    // Four 128 KiB writes, each gathered from 32 scattered pages of one region (as a request's
+    // granted pages are), and one 4 KiB write that stays inline.
+    const source = pattern(4 * big + PAGE_SIZE, 11);
+    const rs = h.context.registerRegion(source.buffer);
+    for (let w = 0; w < 4; w++) {
+      for (let p = 0; p < pages; p++) h.tables.setIovec(w * pages + p, rs, w * big + (pages - 1 - p) * PAGE_SIZE, PAGE_SIZE);
+      h.tables.setSubmission(w, AioOp.Writev, h.fd, 10 + w, w * big, w * pages, pages);
+    }
+    h.tables.setIovec(4 * pages, rs, 4 * big, PAGE_SIZE);
+    h.tables.setSubmission(4, AioOp.Writev, h.fd, 14, 4 * big, 4 * pages, 1);
+    const written = await h.run(5);
+    t.deepEqual([10, 11, 12, 13, 14].map((u) => written.get(u)), [big, big, big, big, PAGE_SIZE]);
+    const expected = new Uint8Array(4 * big + PAGE_SIZE);
+    for (let w = 0; w < 4; w++) {
+      for (let p = 0; p < pages; p++) expected.set(source.subarray(w * big + (pages - 1 - p) * PAGE_SIZE, w * big + (pages - p) * PAGE_SIZE), w * big + p * PAGE_SIZE);
+    }
+    expected.set(source.subarray(4 * big), 4 * big);
+    t.deepEqual(new Uint8Array(fs.readFileSync(h.file)), expected);
+
+    // Read it all back, big reads scattered over two regions in reverse page order.
+    const a = new Uint8Array(2 * big);
+    const b = new Uint8Array(2 * big + PAGE_SIZE);
+    const ra = h.context.registerRegion(a.buffer);
+    const rb = h.context.registerRegion(b.buffer);
+    for (let r = 0; r < 4; r++) {
+      const [region, base] = r < 2 ? [ra, r * big] : [rb, (r - 2) * big];
+      for (let p = 0; p < pages; p++) h.tables.setIovec(r * pages + p, region, base + (pages - 1 - p) * PAGE_SIZE, PAGE_SIZE);
+      h.tables.setSubmission(r, AioOp.Readv, h.fd, 20 + r, r * big, r * pages, pages);
+    }
+    h.tables.setIovec(4 * pages, rb, 2 * big, PAGE_SIZE);
+    h.tables.setSubmission(4, AioOp.Readv, h.fd, 24, 4 * big, 4 * pages, 1);
+    const read = await h.run(5);
+    t.deepEqual([20, 21, 22, 23, 24].map((u) => read.get(u)), [big, big, big, big, PAGE_SIZE]);
+    const back = new Uint8Array(4 * big + PAGE_SIZE);
+    for (let r = 0; r < 4; r++) {
+      const from = r < 2 ? a.subarray(r * big, (r + 1) * big) : b.subarray((r - 2) * big, (r - 1) * big);
+      for (let p = 0; p < pages; p++) back.set(from.subarray((pages - 1 - p) * PAGE_SIZE, (pages - p) * PAGE_SIZE), r * big + p * PAGE_SIZE);
+    }
+    back.set(b.subarray(2 * big), 4 * big);
+    t.deepEqual(back, expected);
+    t.is(h.context.inFlight(), 0);
+  });
+
+  test(`${engine}: offloaded transfers still fail with -errno`, async (t) => {
+    const h = harness(t, engine, 16, 64, offloadAll);
+    const big = 64 * 1024;
+    fs.writeSync(h.fd, pattern(big, 12), 0, big, 0);
+    const readOnly = fs.openSync(h.file, 'r');
+    t.teardown(() => fs.closeSync(readOnly));
+    const { dir, cleanup } = tempDir('aio-offload');
+    t.teardown(cleanup);
+    const shm = native.shm.create(path.join(dir, 'guest'), big);
+    const ro = shm.map(0, big, false);
+    const buf = new Uint8Array(big);
+    const region = h.context.registerRegion(buf.buffer);
+    const roRegion = h.context.registerRegion(ro.buffer);
+    h.tables.setIovec(0, region, 0, big);
+    h.tables.setIovec(1, roRegion, 0, big);
+    h.tables.setSubmission(0, AioOp.Writev, readOnly, 1, 0, 0, 1); // write through an O_RDONLY fd
+    h.tables.setSubmission(1, AioOp.Readv, 987654, 2, 0, 0, 1); // no such fd
+    h.tables.setSubmission(2, AioOp.Readv, h.fd, 3, 0, 1, 1); // into read-only memory
+    h.tables.setSubmission(3, AioOp.Readv, h.fd, 4, big, 0, 1); // at the end of the file
+    const results = await h.run(4);
+    t.deepEqual([1, 2, 3, 4].map((u) => results.get(u)), [-EBADF, -EBADF, -EFAULT, 0]);
+    t.true(buf.every((x) => x === 0));
+    h.context.unregisterRegion(roRegion);
+    ro.close();
+    shm.close();
+  });
+
+  test(`${engine}: close() with offloaded transfers in flight delivers them all first`, async (t) => {
+    const context = native.aio.create({ depthMax: 8, iovecsMax: 8, engine, ...offloadAll });
+    const tables = new AioTables(context);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'splitblk-aio-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const fd = fs.openSync(path.join(dir, 'f'), 'w+');
+    const big = 256 * 1024;
+    const data = pattern(8 * big, 13);
+    const region = context.registerRegion(data.buffer);
+    for (let i = 0; i < 8; i++) {
+      tables.setIovec(i, region, i * big, big);
+      tables.setSubmission(i, AioOp.Writev, fd, i, i * big, i, 1);
+    }
+    const results: number[] = [];
+    context.onComplete = (n) => {
+      for (let i = 0; i < n; i++) results.push(tables.completionResult(i));
+    };
+    t.is(context.submit(8), 8);
+    context.unregisterRegion(region);
+    await context.close();
+    t.deepEqual(results, new Array<number>(8).fill(big));
+    t.is(context.inFlight(), 0);
+    t.deepEqual(new Uint8Array(fs.readFileSync(path.join(dir, 'f'))), data);
+    fs.closeSync(fd);
+  });
+}
+
+test('offload options are checked like the other sizes', (t) => {
+  for (const bad of [-1, 0.5, Number.NaN]) {
+    t.throws(() => native.aio.create({ depthMax: 2, iovecsMax: 2, offloadMinBytes: bad }));
+    t.throws(() => native.aio.create({ depthMax: 2, iovecsMax: 2, offloadInFlightMinBytes: bad }));
+  }
+});
 
 test('auto picks io_uring when it is available, else threads', async (t) => {
   const context = native.aio.create({ depthMax: 2, iovecsMax: 2 });
