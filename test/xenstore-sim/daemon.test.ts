@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { XsType as T } from '../../src/xenstore-sim/wire/messages.js';
 import { shortTempDir } from './helpers/daemons.js';
@@ -99,6 +99,53 @@ test('quota flags and --trace take effect', async (t) => {
     const trace = readFileSync(`${dir}/trace`, 'utf8');
     t.regex(trace, /IN {2}conn \d+ dom0 XS_WRITE/);
     t.regex(trace, /OUT conn \d+ dom0 XS_ERROR .*EINVAL/);
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the quota flags set what XS_CONTROL quota reports', async (t) => {
+  const dir = shortTempDir('xsq.');
+  const socket = `${dir}/socket`;
+  const { child, done } = start(['--socket', socket, '--quota-nodes', '11', '--quota-transaction-nodes', '9',
+    '--quota-memory', '12345', '--quota-memory-soft', '999', '--quota-outstanding', '7']);
+  try {
+    const c = await connectWhenReady(socket);
+    const hard = (await c.request(T.Control, strings('quota'))).reply?.payload.toString('latin1') ?? '';
+    const soft = (await c.request(T.Control, strings('quota-soft'))).reply?.payload.toString('latin1') ?? '';
+    c.close();
+    t.regex(hard, /^nodes {12}: {7}11 Nodes per domain$/m);
+    t.regex(hard, /^transaction-nodes: {8}9 /m);
+    t.regex(hard, /^memory {11}: {4}12345 /m);
+    t.regex(hard, /^outstanding {6}: {8}7 /m);
+    t.regex(soft, /^memory {11}: {6}999 Total Xenstore memory per domain \(warning level\)$/m);
+    child.kill('SIGTERM');
+    t.is((await done).code, 0);
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the start-up warm-up serves a throwaway socket and leaves nothing behind', async (t) => {
+  const dir = shortTempDir('xsw.');
+  const socket = `${dir}/socket`;
+  const warmDir = `${dir}/tmp`;
+  mkdirSync(warmDir);
+  const child = spawn(process.execPath, [SPLITBLK, 'xenstored', '--socket', socket, '--warm-up-ms', '300'], { env: { ...process.env, TMPDIR: warmDir } });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  const done = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    const c = await connectWhenReady(socket);
+    // Nothing of the warm-up is visible: its tree, its socket and its directory are gone.
+    t.is((await c.request(T.Read, strings('/warm-up/w'))).reply?.payload.toString(), 'ENOENT\0');
+    c.close();
+    t.deepEqual(readdirSync(warmDir), []);
+    child.kill('SIGTERM');
+    t.is(await done, 0);
+    t.is(stderr, '');
   } finally {
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { existsSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync, writeFileSync, writeSync, constants } from 'node:fs';
 import { XenstoreServer, listenUnix, memoryStreamPair, type ByteStream, type GuestConnector, type UnixListener } from '../../src/xenstore-sim/server/index.js';
 import { XsType as T } from '../../src/xenstore-sim/wire/messages.js';
 import { oracleAvailable, shortTempDir, startOracle, type Daemon } from './helpers/daemons.js';
@@ -17,10 +17,25 @@ import { C_XENSTORED, haveTools, onPath, ORACLE_SCRIPT } from './helpers/tools.j
 
 class MemoryGuests implements GuestConnector {
   readonly clients = new Map<number, ByteStream>();
+  private gone: ((domid: number) => void) | undefined;
+  private shutdown: ((domid: number) => void) | undefined;
   connect(domid: number): ByteStream {
     const [client, served] = memoryStreamPair();
     this.clients.set(domid, client);
     return served;
+  }
+  onDomainGone(cb: (domid: number) => void): void {
+    this.gone = cb;
+  }
+  onDomainShutdown(cb: (domid: number) => void): void {
+    this.shutdown = cb;
+  }
+  /** What the ring connector reports when the hypervisor says the domain shut down or died. */
+  shutDown(domid: number): void {
+    this.shutdown?.(domid);
+  }
+  die(domid: number): void {
+    this.gone?.(domid);
   }
 }
 
@@ -150,4 +165,101 @@ test.serial('guest quotas match C xenstored', async (t) => {
   const theirs = await transcript(oracle!.socket, quotaSteps, { q: async () => ringFileClient(`${oracle!.dir}/fx`, 9) });
   t.deepEqual(ours, theirs);
   t.true(ours.some((l) => l.includes('E2BIG')) && ours.some((l) => l.includes('ENOSPC')));
+});
+
+/**
+ * The oracle's fake hypervisor: a domain reports shut down while <fx>/shutdown-<domid> exists
+ * and is gone once <fx>/gone-<domid> exists; port 999 on the event FIFO is VIRQ_DOM_EXC. The
+ * daemon reads the FIFO on its own schedule, so give it a moment before the next request (ours
+ * is told synchronously).
+ */
+async function oracleDomainEvent(fx: string, kind: 'shutdown' | 'gone', domid: number): Promise<void> {
+  writeFileSync(`${fx}/${kind}-${domid}`, '');
+  const fd = openSync(`${fx}/evtchn`, constants.O_WRONLY | constants.O_NONBLOCK);
+  try {
+    const port = Buffer.alloc(4);
+    port.writeUInt32LE(999);
+    writeSync(fd, port);
+  } finally {
+    closeSync(fd);
+  }
+  await new Promise((resolve) => setTimeout(resolve, ORACLE_SETTLE_MS));
+}
+
+const ORACLE_SETTLE_MS = 100;
+
+/** A guest that shuts down is still introduced and served; one that dies is released. */
+function lifecycleSteps(shutDown: () => void | Promise<void>, die: () => void | Promise<void>): Step[] {
+  return [
+    s('b', T.Watch, '@releaseDomain', 'R'),
+    s('a', T.Mkdir, '/local/domain/11'),
+    s('a', T.SetPerms, '/local/domain/11', 'n11'),
+    s('a', T.Introduce, '11', '0', '1011'),
+    w('l', 'data/x', 'v'),
+    { ...s('a', T.IsDomainIntroduced, '11'), before: shutDown },
+    s('l', T.Read, 'data/x'),
+    s('a', T.Read, '/local/domain/11/data/x'),
+    s('a', T.Resume, '11'),
+    s('l', T.Write, 'data/y'),
+    { ...s('a', T.IsDomainIntroduced, '11'), before: die, ends: 'l' },
+    s('a', T.Read, '/local/domain/11/data/x'),
+    s('a', T.Release, '11'),
+  ];
+}
+
+test.serial('a guest that shuts down stays introduced; one that dies is released (as C)', async (t) => {
+  if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
+  const fx = `${oracle!.dir}/fx`;
+  const ours = await transcript(listener!.path, lifecycleSteps(() => guests.shutDown(11), () => guests.die(11)), {
+    l: async () => streamClient(guests.clients.get(11)!),
+  });
+  const theirs = await transcript(oracle!.socket, lifecycleSteps(() => oracleDomainEvent(fx, 'shutdown', 11), () => oracleDomainEvent(fx, 'gone', 11)), {
+    l: async () => ringFileClient(fx, 11),
+  });
+  t.deepEqual(ours, theirs);
+  // @releaseDomain fired at registration, at the shutdown and at the death.
+  t.is(ours.filter((l) => l.includes('event "@releaseDomain')).length, 3, ours.join('\n'));
+});
+
+/** Quotas set through XS_CONTROL at run time: transaction nodes and memory, and a guest's usage report. */
+const controlQuotaSteps: Step[] = [
+  s('a', T.Mkdir, '/local/domain/12'),
+  s('a', T.SetPerms, '/local/domain/12', 'n12'),
+  s('a', T.Control, 'quota', '12'),
+  s('a', T.Introduce, '12', '0', '1012'),
+  s('a', T.Control, 'quota', '12'),
+  s('a', T.Control, 'quota', 'set', 'transaction-nodes', '3'),
+  { c: 'm', op: T.TransactionStart, args: [''], as: 'X' },
+  { c: 'm', op: T.Read, args: ['a'], tx: 'X' },
+  { c: 'm', op: T.Read, args: ['b'], tx: 'X' },
+  { c: 'm', op: T.Read, args: ['c'], tx: 'X' },
+  { c: 'm', op: T.Read, args: ['d'], tx: 'X' },
+  { c: 'm', op: T.Read, args: ['a'], tx: 'X' },
+  s('a', T.Control, 'quota', '12'),
+  { c: 'm', op: T.TransactionEnd, args: ['F'], tx: 'X' },
+  s('m', T.Watch, 'data', 'W'),
+  s('a', T.Control, 'quota', '12'),
+  s('a', T.Control, 'quota', 'set', 'memory', '400'),
+  w('m', 'v1', 'x'.repeat(100)),
+  w('m', 'v2', 'x'.repeat(100)),
+  w('m', 'v3', 'x'.repeat(100)),
+  w('m', 'v1', 'y'),
+  w('m', 'v3', 'x'.repeat(100)),
+  w('m', 'v1', 'z'.repeat(300)),
+  s('m', T.Mkdir, 'd1/d2'),
+  s('m', T.SetPerms, 'v1', 'n12', 'r1', 'r2', 'r3', 'r4'),
+  s('m', T.Watch, 'more', 'x'.repeat(200)),
+  s('a', T.Control, 'quota', '12'),
+  s('a', T.Control, 'quota', 'set', 'memory', '2621440'),
+  s('a', T.Control, 'quota', 'set', 'transaction-nodes', '1024'),
+  { c: 'a', op: T.Release, args: ['12'], ends: 'm' },
+  s('a', T.Control, 'quota', '12'),
+];
+
+test.serial('quotas set through XS_CONTROL bind a guest as in C xenstored', async (t) => {
+  if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
+  const ours = await transcript(listener!.path, controlQuotaSteps, { m: async () => streamClient(guests.clients.get(12)!) });
+  const theirs = await transcript(oracle!.socket, controlQuotaSteps, { m: async () => ringFileClient(`${oracle!.dir}/fx`, 12) });
+  t.deepEqual(ours, theirs);
+  t.true(ours.some((l) => l.includes('ENOMEM')) && ours.some((l) => l.includes('ENOSPC')), ours.join('\n'));
 });

@@ -171,3 +171,34 @@ test('releasing a domain removes the nodes it owns and ignores its other grants'
   t.is(permsToWire(store.getPerms(dom0, '/shared')).toString('latin1'), 'n0\0r5\0');
   t.is(store.nodesOwnedBy(5), 0);
 });
+
+test('the memory quota counts a new node and its parent\'s longer child list together', (t) => {
+  // /local/domain/5 owned by domain 5, so both the new node and its parent are charged to it.
+  const probe = setup();
+  const base = probe.memoryOf(5);
+  // "/local/domain/5/a" (17 bytes of name) + 24-byte header + 8 per permission + 1 value byte,
+  // and "a\0" more in the parent's child list.
+  const chain = 17 + 24 + 8 + 1;
+  const parent = 2;
+  for (const [max, expected] of [[base + chain + parent - 1, 'EIO'], [base + chain + parent, undefined]] as const) {
+    const store = setup({ memoryBytesMax: max });
+    t.is(errno(() => store.write(guest(5), 'a', b('v'))), expected, `quota ${max}`);
+    if (expected === undefined) t.is(store.memoryOf(5), base + chain + parent);
+  }
+});
+
+test('crossing the soft memory quota is reported once each way', (t) => {
+  const store = setup();
+  const base = store.memoryOf(5);
+  store.quotas.memoryBytesSoftMax = base + 100;
+  const seen: [number, boolean][] = [];
+  store.onMemoryWarning = (domid, _bytes, above) => seen.push([domid, above]);
+  // A node here costs 17 + 24 + 8 + 40 bytes, and 2 more in the parent's child list: 91.
+  store.write(guest(5), 'a', b('x'.repeat(40)));
+  t.deepEqual(seen, []);
+  store.write(guest(5), 'b', b('x'.repeat(40)));
+  store.write(guest(5), 'c', b('x'.repeat(40)));
+  store.rm(guest(5), 'b');
+  store.rm(guest(5), 'c');
+  t.deepEqual(seen, [[5, true], [5, false]]);
+});

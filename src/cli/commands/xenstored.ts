@@ -1,25 +1,35 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
 import { intFlag, parseFlags, UsageError, type Command } from '../command.js';
 import { stopRequested } from '../stop.js';
 import { XenstoreServer } from '../../xenstore-sim/server/server.js';
 import { listenUnix } from '../../xenstore-sim/server/unix-listener.js';
+import { TraceLog } from '../../xenstore-sim/server/trace-log.js';
+import { warmUp, WARM_UP_MS_DEFAULT } from '../../xenstore-sim/server/warm-up.js';
 import { DEFAULT_QUOTAS, type XsQuotas } from '../../xenstore-sim/store/quotas.js';
+import { native, type StreamSocketApi } from '../../native/index.js';
 
 const USAGE = `usage: splitblk xenstored --socket PATH [--rundir DIR] [--trace FILE]
          [--quota-nodes N] [--quota-node-size BYTES] [--quota-watches N]
-         [--quota-transactions N] [--quota-perms N] [--quota-path BYTES] [--exit-with-parent]
+         [--quota-transactions N] [--quota-perms N] [--quota-path BYTES]
+         [--quota-transaction-nodes N] [--quota-memory BYTES] [--quota-memory-soft BYTES]
+         [--quota-outstanding N] [--warm-up-ms MS] [--exit-with-parent]
 
 Run the xenstore daemon in the foreground on the unix socket PATH (at most 107 bytes).
 Socket clients are dom0. Real Xen clients connect with XENSTORED_PATH=PATH, or with
 XENSTORED_RUNDIR=DIR when PATH is DIR/socket. Quotas limit unprivileged guests only; the
 defaults are C xenstored 4.17's (${DEFAULT_QUOTAS.nodesMax} nodes, ${DEFAULT_QUOTAS.nodeSizeBytesMax}-byte nodes, ${DEFAULT_QUOTAS.watchesMax} watches,
-${DEFAULT_QUOTAS.transactionsMax} transactions, ${DEFAULT_QUOTAS.permsMax} permissions, ${DEFAULT_QUOTAS.pathBytesMax}-byte paths).
+${DEFAULT_QUOTAS.transactionsMax} transactions, ${DEFAULT_QUOTAS.permsMax} permissions, ${DEFAULT_QUOTAS.pathBytesMax}-byte paths,
+${DEFAULT_QUOTAS.transactionNodesMax} nodes per transaction, ${DEFAULT_QUOTAS.memoryBytesMax} bytes of memory with a warning level at ${DEFAULT_QUOTAS.memoryBytesSoftMax}
+(0: no limit), ${DEFAULT_QUOTAS.outstandingMax} outstanding requests). XS_CONTROL "quota set NAME VALUE" changes
+them while running.
 Guests: with a run directory (--rundir, else $SPLITBLK_RUNDIR, else DIR when PATH is
 DIR/xenstored/socket) XS_INTRODUCE maps the guest's xenstore page and binds its event channel
 through the hypervisor emulation there; without one, INTRODUCE only records the domain.
 Prints nothing unless it fails; SIGTERM or SIGINT exits 0 and removes the socket.
---trace FILE appends one line per request and reply. --exit-with-parent (for supervisors)
-stops as on SIGTERM when stdin reaches end-of-file, i.e. when the parent holding it dies.
+--trace FILE appends one line per request and reply. Before listening, the daemon serves
+in-process clients on a throwaway socket for --warm-up-ms MS (default ${WARM_UP_MS_DEFAULT}; 0: none), so
+that V8 has optimized the request path before the first real client comes.
+--exit-with-parent (for supervisors) stops as on SIGTERM when stdin reaches end-of-file,
+i.e. when the parent holding it dies.
 Exit codes: 0 stopped by a signal, 1 could not start, 2 bad usage.`;
 
 export const command: Command = {
@@ -36,6 +46,11 @@ export const command: Command = {
       'quota-transactions': { type: 'string' },
       'quota-perms': { type: 'string' },
       'quota-path': { type: 'string' },
+      'quota-transaction-nodes': { type: 'string' },
+      'quota-memory': { type: 'string' },
+      'quota-memory-soft': { type: 'string' },
+      'quota-outstanding': { type: 'string' },
+      'warm-up-ms': { type: 'string' },
       'exit-with-parent': { type: 'boolean' },
     }, false);
     if (values.socket === undefined) throw new UsageError('--socket PATH is required');
@@ -46,24 +61,43 @@ export const command: Command = {
       transactionsMax: intFlag('quota-transactions', values['quota-transactions'], DEFAULT_QUOTAS.transactionsMax, 0),
       permsMax: intFlag('quota-perms', values['quota-perms'], DEFAULT_QUOTAS.permsMax, 1),
       pathBytesMax: intFlag('quota-path', values['quota-path'], DEFAULT_QUOTAS.pathBytesMax, 1),
+      transactionNodesMax: intFlag('quota-transaction-nodes', values['quota-transaction-nodes'], DEFAULT_QUOTAS.transactionNodesMax, 0),
+      memoryBytesMax: intFlag('quota-memory', values['quota-memory'], DEFAULT_QUOTAS.memoryBytesMax, 0),
+      memoryBytesSoftMax: intFlag('quota-memory-soft', values['quota-memory-soft'], DEFAULT_QUOTAS.memoryBytesSoftMax, 0),
+      outstandingMax: intFlag('quota-outstanding', values['quota-outstanding'], DEFAULT_QUOTAS.outstandingMax, 1),
     };
-    let traceFile: WriteStream | undefined;
-    if (values.trace !== undefined) traceFile = createWriteStream(values.trace, { flags: 'a' });
-    const trace = traceFile === undefined ? undefined : (line: string) => traceFile!.write(`${line}\n`);
+    const warmUpMs = intFlag('warm-up-ms', values['warm-up-ms'], WARM_UP_MS_DEFAULT, 0, 60_000);
+    // Always a trace log, so that XS_CONTROL logfile can start one; without --trace it is closed.
+    const log = new TraceLog(values.trace);
     const rundir = guestRundir(values.rundir, ctx.env, values.socket);
     const guests = rundir === undefined ? undefined : await guestConnector(rundir);
-    const server = new XenstoreServer({ quotas, ...(trace === undefined ? {} : { trace }), ...(guests === undefined ? {} : { guests }) });
+    const server = new XenstoreServer({ quotas, log, ...(guests === undefined ? {} : { guests }) });
     // Handlers go in before the socket appears: callers take the socket as the sign of life
     // and may signal us at once.
     const stopped = stopRequested({ exitWithParent: values['exit-with-parent'] === true, stdin: process.stdin });
-    const listener = await listenUnix(server, values.socket);
+    const sockets = nativeSockets();
+    // Only an optimization: a warm-up that cannot run (no writable temp directory) is skipped.
+    await warmUp({ budgetMs: warmUpMs, ...(sockets === undefined ? {} : { sockets }) }).catch(() => undefined);
+    const listener = await listenUnix(server, values.socket, sockets === undefined ? {} : { sockets });
     await stopped;
     await listener.close();
     guests?.close();
-    if (traceFile !== undefined) await new Promise<void>((resolve) => traceFile!.end(resolve));
+    log.close();
     return 0;
   },
 };
+
+/**
+ * The addon's stream sockets (cheaper per request than net.Socket), or undefined when the
+ * addon cannot be loaded: the daemon then serves through net.Socket, as fast as Node goes.
+ */
+function nativeSockets(): StreamSocketApi | undefined {
+  try {
+    return native.streamSocket;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The run directory whose hypervisor emulation serves guest rings, if any. */
 function guestRundir(flag: string | undefined, env: NodeJS.ProcessEnv, socket: string): string | undefined {

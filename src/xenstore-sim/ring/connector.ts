@@ -8,6 +8,7 @@ import { DaemonRingStream, GuestRingStream, XsRingPage, type RingByteStream, typ
 /** A GuestConnector that can also drop its dom0 event-channel handle. */
 export interface RingGuestConnector extends GuestConnector {
   onDomainGone(cb: (domid: number) => void): void;
+  onDomainShutdown(cb: (domid: number) => void): void;
   /** Stop watching domains and close the dom0 event-channel handle. */
   close(): void;
 }
@@ -33,23 +34,40 @@ export function createGuestConnector(hypervisor: Hypervisor, opts: GuestConnecto
   let evtchns: EventChannels | undefined;
   let foreign: ForeignMemory | undefined;
   const connected = new Set<number>();
+  /** Connected domains seen shut down (reported once until they run again). */
+  const shutDown = new Set<number>();
   let goneCb: ((domid: number) => void) | undefined;
+  let shutdownCb: ((domid: number) => void) | undefined;
   let timer: NodeJS.Timeout | undefined;
   const poll = () => {
     for (const domid of connected) {
       const info = hypervisor.domainInfo(domid);
-      if (info !== undefined && !info.dying && !info.shutdown) continue;
-      connected.delete(domid);
-      goneCb?.(domid);
+      if (info === undefined || info.dying) {
+        connected.delete(domid);
+        shutDown.delete(domid);
+        goneCb?.(domid);
+      } else if (!info.shutdown) {
+        shutDown.delete(domid);
+      } else if (!shutDown.has(domid)) {
+        shutDown.add(domid);
+        shutdownCb?.(domid);
+      }
     }
+  };
+  const startPolling = () => {
+    if (timer !== undefined) return;
+    timer = setInterval(poll, opts.domainPollMs ?? DOMAIN_POLL_MS_DEFAULT);
+    // Watching guests must not keep a daemon alive that has nothing else to do.
+    timer.unref();
   };
   return {
     onDomainGone(cb) {
       goneCb = cb;
-      if (timer !== undefined) return;
-      timer = setInterval(poll, opts.domainPollMs ?? DOMAIN_POLL_MS_DEFAULT);
-      // Watching guests must not keep a daemon alive that has nothing else to do.
-      timer.unref();
+      startPolling();
+    },
+    onDomainShutdown(cb) {
+      shutdownCb = cb;
+      startPolling();
     },
     connect(domid, gfn, port) {
       foreign ??= hypervisor.openForeignMemory();
@@ -74,6 +92,7 @@ export function createGuestConnector(hypervisor: Hypervisor, opts: GuestConnecto
       clearInterval(timer);
       timer = undefined;
       connected.clear();
+      shutDown.clear();
       evtchns?.closeAll();
       evtchns = undefined;
     },

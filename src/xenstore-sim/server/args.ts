@@ -11,7 +11,7 @@ export function getStrings(payload: Buffer, max: number): string[] {
   const out: string[] = [];
   let offset = 0;
   while (out.length < max && offset < payload.length) {
-    const nul = payload.indexOf(0, offset);
+    const nul = nulIndex(payload, offset);
     if (nul < 0) break;
     out.push(payload.toString('utf8', offset, nul));
     offset = nul + 1;
@@ -22,9 +22,18 @@ export function getStrings(payload: Buffer, max: number): string[] {
 /** onearg(): the payload must be exactly one NUL-terminated string. */
 export function oneArg(payload: Buffer): string | undefined {
   if (payload.length === 0) return undefined;
-  const nul = payload.indexOf(0);
+  const nul = nulIndex(payload, 0);
   if (nul !== payload.length - 1) return undefined;
   return payload.toString('utf8', 0, nul);
+}
+
+/**
+ * The index of the first NUL at or after `from`, or -1. A plain loop: request payloads are
+ * short, and Buffer.indexOf's call into C++ costs more than scanning them here.
+ */
+export function nulIndex(payload: Buffer, from: number): number {
+  for (let i = from; i < payload.length; i++) if (payload[i] === 0) return i;
+  return -1;
 }
 
 /** xs_count_strings(): the number of NULs in the payload. */

@@ -13,6 +13,13 @@ export interface Watch {
   readonly relativePrefix: string | undefined;
   /** Registration order across connections (see WatchTable). */
   readonly seq: number;
+  /**
+   * The last event frame sent for this watch and the path it names: a watch on a node that
+   * keeps changing (a backend's state node) fires the same frame again and again, and frames
+   * are never changed once made, so the same one is sent again.
+   */
+  lastEventPath: string | undefined;
+  lastEventFrame: Buffer | undefined;
 }
 
 /** One client connection (socket, guest ring or in-process) and its per-connection state. */

@@ -3,9 +3,9 @@ import {
 } from '../store/index.js';
 import { fail } from '../store/errors.js';
 import { XENSTORE_PAYLOAD_MAX, XENSTORE_REL_PATH_MAX, XS_TYPE_COUNT, XsType, type XsPacket } from '../wire/messages.js';
-import { atoi, asUnsigned, countStrings, getStrings, oneArg } from './args.js';
+import { atoi, asUnsigned, countStrings, getStrings, nulIndex, oneArg } from './args.js';
 import type { Connection } from './connection.js';
-import { fireRegistration, type SendFrame, type WatchTable } from './watches.js';
+import { fireRegistration, WatchTable, type SendFrame } from './watches.js';
 
 /** What the request handlers need from the server around them. */
 export interface HandlerContext {
@@ -20,6 +20,8 @@ export interface HandlerContext {
   setTarget(domid: number, target: number): void;
   isIntroduced(domid: number): boolean;
   control(args: string[]): Buffer;
+  /** Drop every open transaction of the connection (freeing what they hold). */
+  forgetTransactions(conn: Connection): void;
 }
 
 /** A handler returns the reply payload (sent with the request's type) or throws XsStoreError. */
@@ -76,11 +78,13 @@ const getPerms: Handler = (ctx, conn, payload, tx) => {
 };
 
 const write: Handler = (ctx, conn, payload, tx) => {
-  const nul = payload.indexOf(0);
+  const nul = nulIndex(payload, 0);
   if (nul < 0) fail('EINVAL');
   const path = payload.toString('utf8', 0, nul);
-  // The value is everything after the path's NUL: binary data may hold more NULs.
-  const value = payload.subarray(nul + 1);
+  // The value is everything after the path's NUL: binary data may hold more NULs. The store
+  // keeps it, and the payload is a view into a reused receive buffer: copy it, once.
+  const value = Buffer.allocUnsafe(payload.length - nul - 1);
+  payload.copy(value, 0, nul + 1);
   ctx.store.write(conn, path, value, tx);
   return OK;
 };
@@ -127,6 +131,7 @@ const watch: Handler = (ctx, conn, payload) => {
   if (conn.watches.some((w) => w.path === path && w.token === token)) fail('EEXIST');
   // Like C, compare before counting the new one: a guest may hold one more than the quota.
   if (!conn.privileged && conn.watches.length > ctx.store.quotas.watchesMax) fail('E2BIG');
+  ctx.store.checkMemory(conn, conn.domid, WatchTable.memoryBytes(path, token));
   ctx.watches.add(conn, path, token, relativePrefix);
   return OK;
 };
@@ -213,7 +218,7 @@ const setTarget: Handler = (ctx, _conn, payload) => {
 
 const resetWatches: Handler = (ctx, conn) => {
   ctx.watches.clear(conn);
-  conn.transactions.clear();
+  ctx.forgetTransactions(conn);
   return OK;
 };
 

@@ -18,4 +18,5 @@ export type { ByteStream, GuestConnector } from './stream.js';
 export { memoryStreamPair } from './memory-stream.js';
 export { socketStream } from './socket-stream.js';
 export { XenstoreServer, type XenstoreServerOptions } from './server.js';
-export { listenUnix, type UnixListener } from './unix-listener.js';
+export { listenUnix, type ListenUnixOptions, type UnixListener } from './unix-listener.js';
+export { TraceLog } from './trace-log.js';

@@ -2,7 +2,8 @@ import { XsStore, type StoreChange, type XsQuotas } from '../store/index.js';
 import { fail } from '../store/errors.js';
 import { XS_INTRODUCE_DOMAIN_PATH, XS_RELEASE_DOMAIN_PATH, XsType, xsTypeName, type XsPacket } from '../wire/messages.js';
 import { encodePacket } from '../wire/serializer.js';
-import { controlCommand } from './control.js';
+import { controlCommand, type ControlContext, type DomainUsage } from './control.js';
+import type { TraceLog } from './trace-log.js';
 import { Connection } from './connection.js';
 import { handleRequest, type HandlerContext } from './handlers.js';
 import { memoryStreamPair } from './memory-stream.js';
@@ -17,6 +18,11 @@ export interface XenstoreServerOptions {
   guests?: GuestConnector;
   /** One line per request and reply, like C's -T trace file. */
   trace?: (line: string) => void;
+  /**
+   * The trace file, which XS_CONTROL log / logfile / memreport act on; when given, tracing
+   * follows it (on while it is open) and `trace` is ignored.
+   */
+  log?: TraceLog;
   /** Called with internal errors (bugs) that a request hit; the default prints to stderr. */
   onInternalError?: (error: unknown) => void;
 }
@@ -29,6 +35,8 @@ interface Domain {
   gfn: number;
   connection: Connection | undefined;
   target: number | undefined;
+  /** Shut down (or crashed) and reported with @releaseDomain; XS_RESUME clears it (C's domain->shutdown). */
+  shutdown: boolean;
 }
 
 /**
@@ -39,11 +47,14 @@ interface Domain {
 export class XenstoreServer implements HandlerContext {
   readonly store: XsStore;
   readonly eventQueueBytesMax: number;
-  readonly watches = new WatchTable();
+  readonly watches = new WatchTable((domid, bytes) => this.store.adjustMemory(domid, bytes));
   private readonly connections = new Set<Connection>();
   private readonly domains = new Map<number, Domain>();
   private readonly guests: GuestConnector | undefined;
-  private readonly trace: ((line: string) => void) | undefined;
+  /** Where trace lines go; undefined when not tracing (then no line is even formatted). */
+  private trace: ((line: string) => void) | undefined;
+  private readonly log: TraceLog | undefined;
+  private readonly controlContext: ControlContext;
   private readonly onInternalError: (error: unknown) => void;
   private nextConnectionId = 1;
   /** Nonzero while handling an incoming chunk: privileged connections' frames wait in their outbox. */
@@ -57,12 +68,25 @@ export class XenstoreServer implements HandlerContext {
     this.store = opts.store ?? new XsStore({ quotas: opts.quotas ?? {} });
     this.eventQueueBytesMax = this.store.quotas.eventQueueBytesMax;
     this.guests = opts.guests;
-    this.trace = opts.trace;
+    this.log = opts.log;
+    this.trace = opts.log === undefined ? opts.trace : undefined;
+    this.refreshTrace();
+    this.controlContext = {
+      store: this.store,
+      log: this.log,
+      trace: (line) => this.trace?.(line),
+      domainUsage: (domid) => this.domainUsage(domid),
+      memoryReport: () => this.memoryReport(),
+    };
     this.onInternalError = opts.onInternalError ?? ((error) => process.stderr.write(`xenstored: internal error: ${(error as Error)?.stack ?? String(error)}\n`));
     this.store.onChange = (change: StoreChange) => fireChange(this.watches, this.store, change, this.eventQueueBytesMax, this.sendFrame);
+    this.store.onMemoryWarning = (domid, bytes, above) => this.trace?.(above
+      ? `domain ${domid} exceeds the soft memory quota: ${bytes} > ${this.store.quotas.memoryBytesSoftMax} bytes`
+      : `domain ${domid} is below the soft memory quota again: ${bytes} bytes`);
     this.guests?.onDomainGone?.((domid) => {
       if (this.domains.has(domid)) this.releaseDomain(domid);
     });
+    this.guests?.onDomainShutdown?.((domid) => this.domainShutdown(domid));
   }
 
   /** Serve a new connection. Socket connections are `{ domid: 0, privileged: true }`. */
@@ -101,31 +125,34 @@ export class XenstoreServer implements HandlerContext {
     try {
       this.handleFrames(conn);
     } finally {
+      // The stream may reuse the chunk for its next read (NativeSocketStream does).
+      conn.parser.detach();
       if (--this.batchDepth === 0) this.flush();
     }
   }
 
   private handleFrames(conn: Connection): void {
     for (;;) {
-      const next = conn.parser.next();
-      if (next.kind === 'need') return;
-      if (next.kind === 'error') {
+      const packet = conn.parser.nextPacket();
+      if (packet === undefined) {
+        const error = conn.parser.error;
+        if (error === undefined) return;
         // A length over XENSTORE_PAYLOAD_MAX: C drops the connection, it cannot resync. The
         // replies to the requests before it still go out first.
-        this.trace?.(`conn ${conn.id} dom${conn.domid}: ${next.message}; closing`);
+        this.trace?.(`conn ${conn.id} dom${conn.domid}: ${error}; closing`);
         this.flush();
         this.dropConnection(conn);
         conn.stream.close();
         return;
       }
-      this.traceIo('IN ', conn, next.packet.type, next.packet);
+      this.traceIo('IN ', conn, packet.type, packet);
       try {
-        handleRequest(this, conn, next.packet, this.replyFn);
+        handleRequest(this, conn, packet, this.replyFn);
       } catch (error) {
         // A bug of ours, not the client's: answer EIO so the client is not left waiting, report
         // it, and keep serving (C xenstored's corrupt() also carries on).
         this.onInternalError(error);
-        this.reply(conn, XsType.Error, next.packet, Buffer.from('EIO\0', 'latin1'));
+        this.reply(conn, XsType.Error, packet, Buffer.from('EIO\0', 'latin1'));
       }
       if (conn.closed) return;
     }
@@ -191,13 +218,18 @@ export class XenstoreServer implements HandlerContext {
     this.watches.clear(conn);
     conn.outboxCount = 0;
     conn.outboxBytes = 0;
-    conn.transactions.clear();
+    this.forgetTransactions(conn);
     this.connections.delete(conn);
     // A guest whose ring broke stays introduced without a connection, as in C (ignore_connection);
     // RELEASE or the connector's onDomainGone removes it.
     for (const domain of this.domains.values()) {
       if (domain.connection === conn) domain.connection = undefined;
     }
+  }
+
+  forgetTransactions(conn: Connection): void {
+    for (const tx of conn.transactions.values()) this.store.releaseTransaction(tx);
+    conn.transactions.clear();
   }
 
   // ---- HandlerContext: domains ----------------------------------------------------------------
@@ -210,7 +242,7 @@ export class XenstoreServer implements HandlerContext {
       existing.port = port;
       if (existing.connection !== undefined) {
         this.watches.clear(existing.connection);
-        existing.connection.transactions.clear();
+        this.forgetTransactions(existing.connection);
       }
       return;
     }
@@ -225,7 +257,7 @@ export class XenstoreServer implements HandlerContext {
       }
       connection = this.addConnection(stream, { domid, privileged: false });
     }
-    this.domains.set(domid, { domid, port, gfn, connection, target: undefined });
+    this.domains.set(domid, { domid, port, gfn, connection, target: undefined, shutdown: false });
     fireSpecial(this.watches, this.store, XS_INTRODUCE_DOMAIN_PATH, this.eventQueueBytesMax, this.sendFrame);
   }
 
@@ -251,8 +283,22 @@ export class XenstoreServer implements HandlerContext {
     fireSpecial(this.watches, this.store, XS_RELEASE_DOMAIN_PATH, this.eventQueueBytesMax, this.sendFrame);
   }
 
+  /**
+   * A guest shut down or crashed: C's domain_cleanup() fires @releaseDomain once, and keeps
+   * the domain introduced and its connection open until the domain dies or dom0 releases it.
+   */
+  private domainShutdown(domid: number): void {
+    const domain = this.domains.get(domid);
+    if (domain === undefined || domain.shutdown) return;
+    domain.shutdown = true;
+    fireSpecial(this.watches, this.store, XS_RELEASE_DOMAIN_PATH, this.eventQueueBytesMax, this.sendFrame);
+  }
+
   resume(domid: number): void {
-    if (!this.domains.has(domid)) fail('ENOENT');
+    const domain = this.domains.get(domid);
+    if (domain === undefined) fail('ENOENT');
+    // A later shutdown is reported again (C's do_resume() clears domain->shutdown).
+    domain.shutdown = false;
   }
 
   setTarget(domid: number, target: number): void {
@@ -268,7 +314,44 @@ export class XenstoreServer implements HandlerContext {
   }
 
   control(args: string[]): Buffer {
-    return controlCommand(args, { store: this.store, trace: this.trace });
+    try {
+      return controlCommand(args, this.controlContext);
+    } finally {
+      // log on|off and logfile switch tracing.
+      this.refreshTrace();
+    }
+  }
+
+  private refreshTrace(): void {
+    if (this.log !== undefined) this.trace = this.log.isOpen ? this.log.write : undefined;
+  }
+
+
+  /** "quota <domid>": C knows dom0, introduced domains, and domains that hold nodes or memory. */
+  private domainUsage(domid: number): DomainUsage | undefined {
+    const domain = this.domains.get(domid);
+    if (domid !== 0 && domain === undefined && !this.store.accountedDomains().includes(domid)) return undefined;
+    const conn = domain?.connection;
+    return {
+      nodes: this.store.nodesOwnedBy(domid),
+      // Socket connections (dom0) belong to no domain: C counts only a guest's own ring.
+      watches: conn?.watches.length ?? 0,
+      transactions: conn?.transactions.size ?? 0,
+      outstanding: 0,
+      memory: this.store.memoryOf(domid),
+    };
+  }
+
+  private memoryReport(): string {
+    const domids = new Set([0, ...this.domains.keys(), ...this.store.accountedDomains()]);
+    const lines = [`splitblk xenstored memory report: ${this.connections.size} connections`];
+    for (const domid of [...domids].sort((a, b) => a - b)) {
+      const u = this.domainUsage(domid)!;
+      lines.push(`domain ${domid}: ${u.nodes} nodes, ${u.watches} watches, ${u.transactions} transactions, ${u.memory} bytes`);
+    }
+    const heap = process.memoryUsage();
+    lines.push(`process: rss ${heap.rss} bytes, heap used ${heap.heapUsed} of ${heap.heapTotal} bytes, external ${heap.external} bytes`);
+    return lines.map((l) => `${l}\n`).join('');
   }
 
   /** Introduced guest domains. */

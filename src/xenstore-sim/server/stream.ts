@@ -7,7 +7,10 @@
 export interface ByteStream {
   /** Queue bytes for the peer. Never throws for a closed stream (the bytes are dropped). */
   write(buf: Uint8Array): void;
-  /** Register the single receiver of incoming bytes. Chunks may split or glue frames. */
+  /**
+   * Register the single receiver of incoming bytes. Chunks may split or glue frames. A chunk
+   * is valid only until the callback returns: the stream may read the next one into it.
+   */
   onData(cb: (chunk: Buffer) => void): void;
   /** Register a callback run once when the stream closes, from either side. */
   onClose(cb: () => void): void;
@@ -30,8 +33,15 @@ export interface ByteStream {
 export interface GuestConnector {
   connect(domid: number, gfn: number, port: number): ByteStream;
   /**
-   * Optional: register a callback for when a guest domain dies or shuts down, so the server
-   * can release it and fire @releaseDomain (C xenstored learns it from VIRQ_DOM_EXC).
+   * Optional: register a callback for when a guest domain dies (is dying or no longer
+   * exists), so the server can release it and fire @releaseDomain (C xenstored learns it from
+   * VIRQ_DOM_EXC).
    */
   onDomainGone?(cb: (domid: number) => void): void;
+  /**
+   * Optional: register a callback for when a guest domain shuts down or crashes but still
+   * exists. C fires @releaseDomain then too, and keeps the domain and its connection until it
+   * dies or is released (a toolstack may still read its nodes, or resume it).
+   */
+  onDomainShutdown?(cb: (domid: number) => void): void;
 }

@@ -16,9 +16,24 @@ export class WatchTable {
   /** Registration order across all connections; events go out in (connection, seq) order. */
   private seq = 0;
 
+  /**
+   * `chargeMemory(domid, bytes)` is told of the memory each watch holds (C charges its path
+   * and token to the watching domain) when it is added (bytes > 0) and removed (bytes < 0).
+   */
+  constructor(private readonly chargeMemory: (domid: number, bytes: number) => void = () => {}) {}
+
+  /** What C 4.17 charges for a watch: its (canonical) path and its token. */
+  static memoryBytes(path: string, token: string): number {
+    return Buffer.byteLength(path) + Buffer.byteLength(token);
+  }
+
   add(conn: Connection, path: string, token: string, relativePrefix: string | undefined): Watch {
-    const watch: Watch = { conn, path, token, tokenBytes: Buffer.from(token, 'utf8'), relativePrefix, seq: this.seq++ };
+    const watch: Watch = {
+      conn, path, token, tokenBytes: Buffer.from(token, 'utf8'), relativePrefix, seq: this.seq++,
+      lastEventPath: undefined, lastEventFrame: undefined,
+    };
     conn.watches.push(watch);
+    this.chargeMemory(conn.domid, WatchTable.memoryBytes(path, token));
     const list = this.byPath.get(path);
     if (list === undefined) this.byPath.set(path, [watch]);
     else list.push(watch);
@@ -65,6 +80,7 @@ export class WatchTable {
   }
 
   private unindex(watch: Watch): void {
+    this.chargeMemory(watch.conn.domid, -WatchTable.memoryBytes(watch.path, watch.token));
     const list = this.byPath.get(watch.path);
     if (list === undefined) return;
     const i = list.indexOf(watch);
@@ -88,10 +104,16 @@ function deliver(watches: readonly Watch[], store: XsStore, perms: readonly (rea
   for (const watch of watches) {
     if (watch.conn !== conn) {
       conn = watch.conn;
-      readable = !conn.closed && perms.some((p) => (store.access(conn!, p) & PERM_READ) !== 0);
+      readable = !conn.closed && mayRead(store, conn, perms);
     }
     if (readable) sendEvent(watch, path, queueBytesMax, send);
   }
+}
+
+/** Whether `conn` may read a node under one of the permission lists. */
+function mayRead(store: XsStore, conn: Connection, perms: readonly (readonly NodePerm[])[]): boolean {
+  for (let i = 0; i < perms.length; i++) if ((store.access(conn, perms[i]!) & PERM_READ) !== 0) return true;
+  return false;
 }
 
 /**
@@ -129,9 +151,15 @@ function sendEvent(watch: Watch, path: string, queueBytesMax: number, send: Send
     conn.eventsDropped++;
     return;
   }
-  let shown = path;
-  if (watch.relativePrefix !== undefined && !isSpecialPath(path)) {
-    shown = path.length > watch.relativePrefix.length ? path.slice(watch.relativePrefix.length) : '';
+  let frame = watch.lastEventFrame;
+  if (frame === undefined || watch.lastEventPath !== path) {
+    let shown = path;
+    if (watch.relativePrefix !== undefined && !isSpecialPath(path)) {
+      shown = path.length > watch.relativePrefix.length ? path.slice(watch.relativePrefix.length) : '';
+    }
+    frame = encodeWatchEvent(shown, watch.tokenBytes);
+    watch.lastEventPath = path;
+    watch.lastEventFrame = frame;
   }
-  send(conn, encodeWatchEvent(shown, watch.tokenBytes));
+  send(conn, frame);
 }

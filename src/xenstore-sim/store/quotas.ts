@@ -15,6 +15,17 @@ export interface XsQuotas {
   permsMax: number;
   /** -M: path length in bytes, not counting "/local/domain/<id>/". */
   pathBytesMax: number;
+  /** -Q outstanding=: requests of one domain in progress (reported; see docs/xenstore.md). */
+  outstandingMax: number;
+  /** -Q transaction-nodes=: nodes one transaction may access. */
+  transactionNodesMax: number;
+  /**
+   * -Q memory=: bytes of nodes and watches one domain may hold (C's accounting: node name,
+   * record and child list; watch path and token). 0: no limit.
+   */
+  memoryBytesMax: number;
+  /** -q memory=: the warning level below memoryBytesMax (traced when crossed). 0: none. */
+  memoryBytesSoftMax: number;
   /**
    * Bytes of output (replies and events) a connection may leave unread before further watch
    * events to it are dropped (XSA-349: a guest that never reads must not grow our memory).
@@ -29,6 +40,10 @@ export const DEFAULT_QUOTAS: Readonly<XsQuotas> = Object.freeze({
   transactionsMax: 10,
   permsMax: 5,
   pathBytesMax: 2048,
+  outstandingMax: 20,
+  transactionNodesMax: 1024,
+  memoryBytesMax: 2 * 1024 * 1024 + 512 * 1024,
+  memoryBytesSoftMax: 2 * 1024 * 1024,
   eventQueueBytesMax: 65536,
 });
 

@@ -6,7 +6,12 @@ import {
 import { baseName, canonicalize, childPath, isSpecialPath, isValidPath, parentPath } from './path.js';
 import { PERM_NONE, PERM_OWNER, PERM_READ, PERM_WRITE, accessFor, type NodePerm } from './perms.js';
 import { quotasWith, type XsQuotas } from './quotas.js';
-import { Transaction, type StoreChange } from './transaction.js';
+import { Transaction, type AccessedNode, type StoreChange } from './transaction.js';
+
+/** What C 4.17 charges a domain for a node: its name (the TDB key) and its record. */
+function nodeMemory(node: XsNode): number {
+  return node.name.length + recordBytes(node);
+}
 
 /** Who is asking: the connection's domain, whether it is privileged, and its SET_TARGET. */
 export interface Caller {
@@ -28,11 +33,18 @@ export class XsStore {
   readonly quotas: XsQuotas;
   /** Called for every change that fires watches, in C's order. */
   onChange: (change: StoreChange) => void = () => {};
+  /**
+   * Called when a guest domain's memory crosses the soft quota, upwards (`above`) or back down
+   * (C logs both to syslog, once per crossing).
+   */
+  onMemoryWarning: (domid: number, bytes: number, above: boolean) => void = () => {};
   private readonly nodes = new Map<string, XsNode>();
   /** Permissions of the special watch paths @introduceDomain and @releaseDomain. */
   private readonly specialPerms = new Map<string, readonly NodePerm[]>();
   /** Nodes owned per domain (C's per-domain entry count). */
   private readonly owned = new Map<number, number>();
+  /** Bytes held per domain, as C 4.17 accounts them (nodes here; watches through adjustMemory()). */
+  private readonly memory = new Map<number, number>();
   private generation = 0;
 
   constructor(opts: { quotas?: Partial<XsQuotas> } = {}) {
@@ -44,7 +56,7 @@ export class XsStore {
   private setupStructure(): void {
     const root = makeNode('/', EMPTY, [{ domid: 0, access: PERM_NONE }], [], 0);
     root.generation = this.generation++;
-    this.nodes.set('/', root);
+    this.setGlobal('/', root);
     this.owned.set(0, 1);
     this.write({ domid: 0, privileged: true }, '/tool/xenstored', EMPTY);
   }
@@ -55,8 +67,30 @@ export class XsStore {
     return new Transaction(id, this.generation++, caller.privileged ? undefined : caller.domid);
   }
 
+  /**
+   * C 4.17 keeps a copy of every node a transaction reads or writes, under the key
+   * "<generation>/<path>", charged to the node's owner until the transaction ends.
+   */
+  private chargeCopy(tx: Transaction, path: string, entry: AccessedNode): void {
+    if (entry.chargedBytes !== 0) this.adjustMemory(entry.chargedTo, -entry.chargedBytes);
+    entry.chargedBytes = 0;
+    if (entry.node === undefined) return;
+    entry.chargedTo = entry.node.perms[0]!.domid;
+    entry.chargedBytes = String(tx.generation).length + 1 + path.length + recordBytes(entry.node);
+    this.adjustMemory(entry.chargedTo, entry.chargedBytes);
+  }
+
+  /** A transaction is over (ended, failed or dropped with its connection): free its copies. */
+  releaseTransaction(tx: Transaction): void {
+    for (const entry of tx.accessed.values()) {
+      if (entry.chargedBytes !== 0) this.adjustMemory(entry.chargedTo, -entry.chargedBytes);
+      entry.chargedBytes = 0;
+    }
+  }
+
   /** Commit (or with commit=false, abort). Throws EAGAIN on a conflict, ENOSPC over quota. */
   endTransaction(tx: Transaction, commit: boolean): void {
+    this.releaseTransaction(tx);
     if (!commit) return;
     for (const [path, entry] of tx.accessed) {
       const current = this.nodes.get(path);
@@ -69,12 +103,8 @@ export class XsStore {
     const changes: StoreChange[] = [];
     for (const [path, entry] of tx.accessed) {
       if (!entry.modified) continue;
-      if (entry.node === undefined) {
-        this.nodes.delete(path);
-      } else {
-        entry.node.generation = this.generation++;
-        this.nodes.set(path, entry.node);
-      }
+      if (entry.node !== undefined) entry.node.generation = this.generation++;
+      this.setGlobal(path, entry.node);
       if (entry.change !== undefined) changes.push(entry.change);
     }
     for (const [domid, delta] of tx.nodeDelta) this.adjustOwned(domid, delta);
@@ -88,8 +118,12 @@ export class XsStore {
     if (tx === undefined) return this.nodes.get(path);
     const entry = tx.accessed.get(path);
     if (entry !== undefined) return entry.node;
+    // C's access_node(): an unprivileged transaction may touch at most transactionNodesMax nodes.
+    if (tx.quotaDomid !== undefined && tx.accessed.size >= this.quotas.transactionNodesMax) fail('ENOSPC');
     const node = this.nodes.get(path);
-    tx.accessed.set(path, { generation: node?.generation ?? NO_GENERATION, node, modified: false });
+    const created: AccessedNode = { generation: node?.generation ?? NO_GENERATION, node, modified: false, chargedBytes: 0, chargedTo: 0 };
+    tx.accessed.set(path, created);
+    this.chargeCopy(tx, path, created);
     return node;
   }
 
@@ -98,14 +132,68 @@ export class XsStore {
     if (node !== undefined) node.generation = this.generation++;
     else this.generation++;
     if (tx === undefined) {
-      if (node === undefined) this.nodes.delete(path);
-      else this.nodes.set(path, node);
+      this.setGlobal(path, node);
       return;
     }
     this.get(path, tx);
     const entry = tx.accessed.get(path)!;
     entry.node = node;
     entry.modified = true;
+    this.chargeCopy(tx, path, entry);
+  }
+
+  /** Replace (or delete) a node of the global tree, moving its memory between owners. */
+  private setGlobal(path: string, node: XsNode | undefined): void {
+    const old = this.nodes.get(path);
+    if (node === undefined) {
+      if (old !== undefined) this.adjustMemory(old.perms[0]!.domid, -nodeMemory(old));
+      this.nodes.delete(path);
+      return;
+    }
+    this.nodes.set(path, node);
+    const owner = node.perms[0]!.domid;
+    if (old !== undefined && old.perms[0]!.domid === owner) {
+      // The common case (a new value): one update.
+      this.adjustMemory(owner, nodeMemory(node) - nodeMemory(old));
+      return;
+    }
+    if (old !== undefined) this.adjustMemory(old.perms[0]!.domid, -nodeMemory(old));
+    this.adjustMemory(owner, nodeMemory(node));
+  }
+
+  /** Bytes `domid` holds (C's "quota <domid>" memory figure). */
+  memoryOf(domid: number): number {
+    return this.memory.get(domid) ?? 0;
+  }
+
+  /** Add (or with a negative `by`, release) memory held by `domid`, without a quota check. */
+  adjustMemory(domid: number, by: number): void {
+    if (by === 0) return;
+    const before = this.memory.get(domid) ?? 0;
+    const after = before + by;
+    this.memory.set(domid, after);
+    const soft = this.quotas.memoryBytesSoftMax;
+    if (soft !== 0 && domid !== 0 && (before > soft) !== (after > soft)) this.onMemoryWarning(domid, after, after > soft);
+  }
+
+  /**
+   * domain_memory_add_chk(): fails when an unprivileged caller would take `domid` over the
+   * memory quota by adding `bytes` (the domain charged is the owner, not always the caller).
+   * C answers ENOMEM for a watch, but a node write that fails it returns whatever errno
+   * held: EIO for WRITE and MKDIR, ENOENT for SET_PERMS; `errno` says which.
+   */
+  checkMemory(caller: Caller, domid: number, bytes: number, errno: 'ENOMEM' | 'EIO' | 'ENOENT' = 'ENOMEM'): void {
+    const max = this.quotas.memoryBytesMax;
+    if (caller.privileged || bytes <= 0 || max === 0) return;
+    if (this.memoryOf(domid) + bytes > max) fail(errno);
+  }
+
+  /** Domains with nodes or memory accounted (C keeps a domain entry for each). */
+  accountedDomains(): number[] {
+    const out = new Set<number>();
+    for (const [domid, n] of this.owned) if (n > 0) out.add(domid);
+    for (const [domid, n] of this.memory) if (n > 0) out.add(domid);
+    return [...out];
   }
 
   /** The node as the context sees it, without recording a transaction access. */
@@ -222,6 +310,7 @@ export class XsStore {
     return this.nodes.has(path);
   }
 
+  /** Write `value`, which the store keeps: the caller must not change it afterwards. */
   write(caller: Caller, path: string, value: Buffer, tx?: Transaction): void {
     const name = this.resolve(caller, path);
     const node = this.getChecked(caller, name, PERM_WRITE, tx);
@@ -229,8 +318,9 @@ export class XsStore {
     if (node === undefined) {
       written = this.create(caller, name, value, tx);
     } else {
-      written = withValue(node, Buffer.from(value));
+      written = withValue(node, value);
       this.checkSize(caller, written);
+      if (tx === undefined) this.checkMemory(caller, written.perms[0]!.domid, nodeMemory(written) - nodeMemory(node), 'EIO');
       this.put(name, written, tx);
     }
     this.emit(name, false, written.perms, undefined, tx);
@@ -264,7 +354,7 @@ export class XsStore {
       const child = i === 0 ? undefined : missing[i - 1]!;
       const children = child === undefined ? [] : [baseName(child)];
       const childBytes = child === undefined ? 0 : Buffer.byteLength(baseName(child)) + 1;
-      chain.push(makeNode(path, i === 0 ? Buffer.from(value) : EMPTY, perms, children, childBytes));
+      chain.push(makeNode(path, i === 0 ? value : EMPTY, perms, children, childBytes));
     }
     const parent = withChildAdded(existing, baseName(missing[missing.length - 1]!));
     if (!caller.privileged) {
@@ -273,6 +363,20 @@ export class XsStore {
       if (this.nodesOwnedBy(owner) + pending + missing.length > this.quotas.nodesMax) fail('ENOSPC');
       for (const node of chain) this.checkSize(caller, node);
       this.checkSize(caller, parent);
+      if (tx === undefined) {
+        // C charges node by node; every charge here is an addition, so checking the totals per
+        // domain decides the same.
+        let chainBytes = 0;
+        for (const node of chain) chainBytes += nodeMemory(node);
+        const parentBytes = nodeMemory(parent) - nodeMemory(existing);
+        const parentOwner = parent.perms[0]!.domid;
+        if (parentOwner === perms[0]!.domid) {
+          this.checkMemory(caller, parentOwner, chainBytes + parentBytes, 'EIO');
+        } else {
+          this.checkMemory(caller, perms[0]!.domid, chainBytes, 'EIO');
+          this.checkMemory(caller, parentOwner, parentBytes, 'EIO');
+        }
+      }
     }
     for (const node of chain) {
       this.put(node.name, node, tx);
@@ -326,6 +430,7 @@ export class XsStore {
     if (!caller.privileged && perms[0]!.domid !== node.perms[0]!.domid) fail('EPERM');
     const updated = withPerms(node, perms.map((p) => ({ ...p })));
     this.checkSize(caller, updated);
+    if (tx === undefined) this.checkMemory(caller, perms[0]!.domid, nodeMemory(updated) - (perms[0]!.domid === node.perms[0]!.domid ? nodeMemory(node) : 0), 'ENOENT');
     this.countOwner(node.perms[0]!.domid, -1, tx);
     this.countOwner(perms[0]!.domid, 1, tx);
     this.put(name, updated, tx);
@@ -367,7 +472,7 @@ export class XsStore {
       if (node.perms.some((p, i) => i > 0 && p.domid === domid && p.ignored !== true)) {
         const kept = withPerms(node, node.perms.map((p, i) => (i > 0 && p.domid === domid ? { ...p, ignored: true } : p)));
         kept.generation = node.generation;
-        this.nodes.set(path, kept);
+        this.setGlobal(path, kept);
       }
     }
   }

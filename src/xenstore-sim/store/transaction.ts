@@ -19,6 +19,9 @@ export interface AccessedNode {
   modified: boolean;
   /** The watch event this node fires at commit, if any. */
   change?: StoreChange;
+  /** Memory charged for the transaction's copy of the node (C keeps one per accessed node), and to whom. */
+  chargedBytes: number;
+  chargedTo: number;
 }
 
 /**

@@ -20,7 +20,7 @@ export type XsParseResult =
  * chunk is read in place (no view, no copy): this runs for every request and reply.
  */
 export class XsFrameParser {
-  private chunks: Buffer[] = [];
+  private readonly chunks: Buffer[] = [];
   /** Bytes of chunks[0] already consumed. */
   private offset = 0;
   private buffered = 0;
@@ -41,7 +41,8 @@ export class XsFrameParser {
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     if (this.buffered === 0) {
       // Everything before was consumed (skip() keeps the last chunk, fully read): start afresh.
-      this.chunks = [buf];
+      this.chunks.length = 0;
+      this.chunks.push(buf);
       this.offset = 0;
     } else {
       this.chunks.push(buf);
@@ -49,9 +50,41 @@ export class XsFrameParser {
     this.buffered += buf.length;
   }
 
+  /**
+   * Stop referring to the chunks pushed so far, so that their owner may reuse them: the bytes
+   * not yet returned as packets are copied (a partial frame, rarely). Packets already returned
+   * may be views into those chunks; they must not be used after the chunk is reused.
+   */
+  detach(): void {
+    if (this.buffered === 0) {
+      this.chunks.length = 0;
+      this.offset = 0;
+      return;
+    }
+    const rest = this.gather(this.buffered, false);
+    this.chunks.length = 0;
+    this.chunks.push(rest);
+    this.offset = 0;
+  }
+
   next(): XsParseResult {
+    const packet = this.nextPacket();
+    if (packet !== undefined) return { kind: 'packet', packet };
     if (this.failure !== undefined) return { kind: 'error', message: this.failure };
-    if (this.buffered < XS_HEADER_SIZE) return { kind: 'need', bytes: XS_HEADER_SIZE - this.buffered };
+    return { kind: 'need', bytes: this.frameBytes() - this.buffered };
+  }
+
+  /** The framing error that stopped the parser, if any (next() returns it as 'error'). */
+  get error(): string | undefined {
+    return this.failure;
+  }
+
+  /**
+   * next() without the result wrapper, for a server's per-request loop: the next packet, or
+   * undefined when more bytes are needed or after a framing error (then `error` is set).
+   */
+  nextPacket(): XsPacket | undefined {
+    if (this.failure !== undefined || this.buffered < XS_HEADER_SIZE) return undefined;
     let header = this.chunks[0]!;
     let at = this.offset;
     if (header.length - at < XS_HEADER_SIZE) {
@@ -61,17 +94,23 @@ export class XsFrameParser {
     const len = u32le(header, at + XS_HEADER_LEN_OFFSET);
     if (len > this.payloadMax) {
       this.failure = `payload length ${len} exceeds ${this.payloadMax}`;
-      return { kind: 'error', message: this.failure };
+      return undefined;
     }
-    if (this.buffered < XS_HEADER_SIZE + len) {
-      return { kind: 'need', bytes: XS_HEADER_SIZE + len - this.buffered };
-    }
+    if (this.buffered < XS_HEADER_SIZE + len) return undefined;
     const type = u32le(header, at + XS_HEADER_TYPE_OFFSET);
     const reqId = u32le(header, at + XS_HEADER_REQ_ID_OFFSET);
     const txId = u32le(header, at + XS_HEADER_TX_ID_OFFSET);
     this.skip(XS_HEADER_SIZE);
     const payload = this.take(len);
-    return { kind: 'packet', packet: { type, reqId, txId, payload } };
+    return { type, reqId, txId, payload };
+  }
+
+  /** Bytes of the frame being received: the header alone until the header is all here. */
+  private frameBytes(): number {
+    if (this.buffered < XS_HEADER_SIZE) return XS_HEADER_SIZE;
+    const first = this.chunks[0]!;
+    const header = first.length - this.offset >= XS_HEADER_SIZE ? first.subarray(this.offset) : this.gather(XS_HEADER_SIZE, false);
+    return XS_HEADER_SIZE + u32le(header, XS_HEADER_LEN_OFFSET);
   }
 
   private take(n: number): Buffer {

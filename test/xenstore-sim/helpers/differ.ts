@@ -18,6 +18,8 @@ export interface Step {
   quiet?: boolean;
   /** A connection this step ends (a released guest's ring): it is closed and no longer synced. */
   ends?: string;
+  /** Something to do to the daemon's world before the request (a guest shuts down or dies). */
+  before?: () => void | Promise<void>;
 }
 
 function show(buf: Buffer): string {
@@ -47,6 +49,7 @@ export async function transcript(socket: string, steps: Step[], openers: Record<
   const out: string[] = [];
   try {
     for (const step of steps) {
+      await step.before?.();
       const conn = await open(step.c);
       const payload = step.raw ?? strings(...(step.args ?? []));
       const txId = step.txId ?? (step.tx === undefined ? 0 : txs.get(step.tx) ?? 0xdead);
