@@ -2,7 +2,8 @@
  * Attach a tapdisk `null:SIZE` disk (reads return zeros, writes are discarded) for the ring
  * benchmarks. xl's DISKSPEC has no format for it, so attachDisk cannot express it; this writes
  * the same libxl node set as src/toolstack/vbd.ts (same keys, same permissions, one
- * transaction) with `params = null:<bytes>`, then waits for the backend's InitWait.
+ * transaction) with `params = null:<bytes>` (`null:<bytes>?read-zeroes=off` for a disk whose
+ * reads leave guest memory untouched), then waits for the backend's InitWait.
  */
 import type { XsClient, XsOps, XsPerm } from '../xenstore-sim/client/api.js';
 import { XenbusState, parseXenbusState } from '../xenstore-sim/xenbus/state.js';
@@ -18,7 +19,12 @@ async function writeDir(tx: XsOps, dir: string, perms: XsPerm[], nodes: Record<s
   for (const [key, value] of Object.entries(nodes)) await tx.write(`${dir}/${key}`, value);
 }
 
-export async function attachNullDisk(xs: XsClient, domid: number, vdev: string, bytes: number): Promise<number> {
+export interface NullDiskOptions {
+  /** False: reads complete without writing the guest's pages (tapdisk `?read-zeroes=off`). */
+  readZeroes?: boolean;
+}
+
+export async function attachNullDisk(xs: XsClient, domid: number, vdev: string, bytes: number, opts: NullDiskOptions = {}): Promise<number> {
   const devid = vdevToDevid(vdev);
   if (devid === undefined) throw new Error(`invalid vdev '${vdev}'`);
   const be = vbdBackendPath(domid, devid);
@@ -35,7 +41,7 @@ export async function attachNullDisk(xs: XsClient, domid: number, vdev: string, 
       type: 'vbd3',
       mode: 'w',
       'device-type': 'disk',
-      params: `null:${bytes}`,
+      params: `null:${bytes}${opts.readZeroes === false ? '?read-zeroes=off' : ''}`,
       'discard-enable': '0',
     });
     await writeDir(tx, fe, [{ domid, perm: 'n' }, { domid: TOOLSTACK_DOMID, perm: 'r' }], {

@@ -4,15 +4,19 @@
  *   reference  bench/c/ring-ref: a C frontend and a C null backend, two processes over the
  *              real <xen/io/ring.h> macros, waking each other through pipes (no data, no grants);
  *   splitblk   the C blkfront (test/c/blkfront) in bench mode driving splitblk's backend
- *              process with a tapdisk `null:` disk: 4 KiB READs, one segment, persistent grants;
+ *              process with a tapdisk `null:?read-zeroes=off` disk, which like the reference's
+ *              backend touches no data: 4 KiB READs, one segment, persistent grants;
+ *   zero-fill  the same with a `null:` disk that reads zeros (a 4 KiB fill into guest memory per
+ *              request), recorded as extra rows (`<workload>-zero-fill`) so that cost stays seen;
  *   tsfront    the TypeScript frontend (`splitblk frontend --rw randread --bs 4k`) against the
- *              same backend, recorded as extra rows (`<workload>-tsfront`).
+ *              no-data backend, recorded as extra rows (`<workload>-tsfront`).
  * Configurations: one-page ring at qd1 and qd32, order-3 ring at qd256, one queue. A full run
  * takes the best of three interleaved rounds for each implementation, a quick run one round.
  */
 import { Cluster } from './cluster.js';
 import { durations, rounds, runCBlkfront, runTsFrontend, say, vdevName, type BenchContext, type Family } from './context.js';
 import { runProgram } from './cprograms.js';
+import { attachNullDisk } from './null-disk.js';
 import { failedRow, row, type BenchRow } from './results.js';
 
 const DOMID = 1;
@@ -49,9 +53,14 @@ async function runReference(ctx: BenchContext, c: RingCase): Promise<RingFigures
   return { rps: j['rps'] as number, notificationsPerRequest: j['notifications-per-request'] as number, p50Us: j['latency-p50-us'] as number, p99Us: j['latency-p99-us'] as number };
 }
 
-async function runCFront(ctx: BenchContext, cluster: Cluster, c: RingCase, vdev: string): Promise<RingFigures> {
+/** `readZeroes` false: a null disk whose reads touch no guest memory, as the reference's. */
+function attachNull(cluster: Cluster, vdev: string, readZeroes: boolean): Promise<number> {
+  return attachNullDisk(cluster.toolstack.xs, DOMID, vdev, NULL_DISK_BYTES, { readZeroes });
+}
+
+async function runCFront(ctx: BenchContext, cluster: Cluster, c: RingCase, vdev: string, readZeroes: boolean): Promise<RingFigures> {
   const { seconds, warmup } = durations(ctx);
-  const devid = await cluster.attachNull(DOMID, vdev, NULL_DISK_BYTES);
+  const devid = await attachNull(cluster, vdev, readZeroes);
   try {
     const j = await runCBlkfront(ctx, cluster, DOMID, devid, [
       'bench', '--ring-order', String(c.order), '--queues', '1', '--qd', String(c.qd), '--bs', '4096',
@@ -65,7 +74,7 @@ async function runCFront(ctx: BenchContext, cluster: Cluster, c: RingCase, vdev:
 
 async function runTsFront(ctx: BenchContext, cluster: Cluster, c: RingCase, vdev: string): Promise<RingFigures> {
   const { seconds } = durations(ctx);
-  await cluster.attachNull(DOMID, vdev, NULL_DISK_BYTES);
+  await attachNull(cluster, vdev, false);
   try {
     const j = await runTsFrontend(ctx, cluster, DOMID, vdev, [
       '--rw', 'randread', '--bs', '4k', '--iodepth', String(c.qd), '--runtime', String(seconds),
@@ -90,7 +99,7 @@ function rowsFor(workload: string, c: RingCase, ours: RingFigures, ref: RingFigu
     row(workload, 'notifications/request', ours.notificationsPerRequest, ref?.notificationsPerRequest ?? null, REF_NAME, 'lower', 'per req', note),
   ];
   if (c.qd === 1) {
-    const suffix = workload.endsWith('-tsfront') ? '-tsfront' : '';
+    const suffix = workload.slice(c.workload.length);
     rows.push(row(`ring-qd1-latency-p50${suffix}`, 'latency p50', ours.p50Us, ref?.p50Us ?? null, REF_NAME, 'lower', 'us', note));
     rows.push(row(`ring-qd1-latency-p99${suffix}`, 'latency p99', ours.p99Us, ref?.p99Us ?? null, REF_NAME, 'lower', 'us', note));
   }
@@ -108,13 +117,14 @@ function best(runs: RingFigures[]): RingFigures | undefined {
   };
 }
 
-/** Rounds of reference, C frontend, TS frontend, interleaved so that all three see the same
- * machine; each keeps its best round. */
+/** Rounds of reference, C frontend (no-data disk, then zero-filling disk), TS frontend,
+ * interleaved so that all of them see the same machine; each keeps its best round. */
 async function runCase(ctx: BenchContext, cluster: Cluster | undefined, clusterError: unknown, c: RingCase, vdevs: () => string): Promise<BenchRow[]> {
   const variants: { workload: string; run: () => Promise<RingFigures>; note?: string; figures: RingFigures[]; error?: unknown }[] = [
     { workload: `${c.workload}-reference`, run: () => runReference(ctx, c), figures: [] },
-    { workload: c.workload, run: () => runCFront(ctx, cluster!, c, vdevs()), figures: [] },
-    { workload: `${c.workload}-tsfront`, run: () => runTsFront(ctx, cluster!, c, vdevs()), note: 'TypeScript frontend, no warm-up', figures: [] },
+    { workload: c.workload, run: () => runCFront(ctx, cluster!, c, vdevs(), false), note: 'null disk, read-zeroes=off: no data touched, as the reference', figures: [] },
+    { workload: `${c.workload}-zero-fill`, run: () => runCFront(ctx, cluster!, c, vdevs(), true), note: 'null disk reading zeros: a 4 KiB fill into guest memory per request', figures: [] },
+    { workload: `${c.workload}-tsfront`, run: () => runTsFront(ctx, cluster!, c, vdevs()), note: 'TypeScript frontend, no warm-up; read-zeroes=off', figures: [] },
   ];
   for (let round = 0; round < rounds(ctx); round++) {
     for (const v of variants) {

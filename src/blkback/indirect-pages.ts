@@ -9,12 +9,17 @@
  * cache never evicts on the request path; the caller maps that page for the request only, and an
  * overflow arms a background purge of the least recently used entries.
  *
- * Nothing is pinned: the caller copies the segments out at once, and purges only run from a
- * timer, so an entry cannot go away while it is read.
+ * Nothing is pinned: readIndirectSegments() copies the segments out at once, and purges only
+ * run from a timer, so an entry cannot go away while it is read.
  */
 import type { DomId, ForeignMapping, GrantMapper } from '../hypervisor/api.js';
 import { BackgroundPurge, GrantLru } from './grant-lru.js';
+import type { BlkifCodec } from './protocol/codec.js';
+import { BLKIF_SEGMENTS_PER_INDIRECT_FRAME } from './protocol/ops.js';
+import type { BlkifRequest } from './protocol/request.js';
 import type { RingCounters } from './stats.js';
+
+const PAGE_BYTES = 4096;
 
 interface Page {
   mapping: ForeignMapping;
@@ -74,4 +79,38 @@ export class IndirectPages {
     this.purger.cancel();
     this.cache.clear();
   }
+}
+
+/**
+ * Copy the `n` segments of the indirect request in `req` out of its `pages` indirect pages,
+ * once. With persistent grants (`cache` not null) the pages come from the persistent cache (no
+ * mapping per request); otherwise, or when the cache cannot take them, they are mapped read-only
+ * for this request only (the backend never writes the frontend's segment lists). False on a map
+ * failure.
+ */
+export function readIndirectSegments(req: BlkifRequest, n: number, pages: number, codec: BlkifCodec,
+  cache: IndirectPages | null, mapper: GrantMapper, domid: DomId): boolean {
+  if (cache !== null) {
+    let page = 0;
+    for (; page < pages; page++) {
+      const view = cache.view(req.indirectGrefs[page]!);
+      if (view === null) break;
+      const first = page * BLKIF_SEGMENTS_PER_INDIRECT_FRAME;
+      codec.readIndirectSegments(view, 0, 0, Math.min(BLKIF_SEGMENTS_PER_INDIRECT_FRAME, n - first), req, first);
+    }
+    if (page === pages) return true;
+  }
+  let indirect: ForeignMapping;
+  try {
+    indirect = mapper.mapGrantRefs(domid, req.indirectGrefs, pages, false);
+  } catch {
+    return false;
+  }
+  const view = new DataView(indirect.buffer);
+  for (let page = 0; page < pages; page++) {
+    const first = page * BLKIF_SEGMENTS_PER_INDIRECT_FRAME;
+    codec.readIndirectSegments(view, page * PAGE_BYTES, 0, Math.min(BLKIF_SEGMENTS_PER_INDIRECT_FRAME, n - first), req, first);
+  }
+  indirect.unmap();
+  return true;
 }

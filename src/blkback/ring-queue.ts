@@ -19,7 +19,7 @@ import { BackRing } from '../ring/back.js';
 import { SplitblkError } from '../util/errors.js';
 import { TdOp, TdStatus, type TdRequest } from '../tapdisk/api.js';
 import { DataGrants, type RegionPort } from './data-grants.js';
-import { IndirectPages } from './indirect-pages.js';
+import { IndirectPages, readIndirectSegments } from './indirect-pages.js';
 import type { QueueConfig } from './frontend-config.js';
 import { Pending, SegmentTable, Stage } from './pending.js';
 import type { BlkifCodec } from './protocol/codec.js';
@@ -417,41 +417,10 @@ export class RingQueue {
     const req = this.scratch;
     const n = req.nrSegments;
     const pages = Math.ceil(n / BLKIF_SEGMENTS_PER_INDIRECT_FRAME);
-    if (!this.readIndirectPages(req, n, pages)) return this.reject(p, Verdict.MapFailed);
+    if (!readIndirectSegments(req, n, pages, this.o.codec, this.indirectPages, this.o.grants, this.o.domid)) {
+      return this.reject(p, Verdict.MapFailed);
+    }
     this.startData(p, req, n, req.indirectOp === BLKIF_OP_WRITE);
-  }
-
-  /**
-   * Copy the `n` segments of the indirect request in `req` out of its `pages` indirect pages,
-   * once. With persistent grants the pages come from the persistent cache (no mapping per
-   * request); otherwise, or when the cache cannot take them, they are mapped read-only for this
-   * request only (the backend never writes the frontend's segment lists). False on a map failure.
-   */
-  private readIndirectPages(req: BlkifRequest, n: number, pages: number): boolean {
-    const codec = this.o.codec;
-    if (this.indirectPages !== null) {
-      let page = 0;
-      for (; page < pages; page++) {
-        const view = this.indirectPages.view(req.indirectGrefs[page]!);
-        if (view === null) break;
-        const first = page * BLKIF_SEGMENTS_PER_INDIRECT_FRAME;
-        codec.readIndirectSegments(view, 0, 0, Math.min(BLKIF_SEGMENTS_PER_INDIRECT_FRAME, n - first), req, first);
-      }
-      if (page === pages) return true;
-    }
-    let indirect: ForeignMapping;
-    try {
-      indirect = this.o.grants.mapGrantRefs(this.o.domid, req.indirectGrefs, pages, false);
-    } catch {
-      return false;
-    }
-    const view = new DataView(indirect.buffer);
-    for (let page = 0; page < pages; page++) {
-      const first = page * BLKIF_SEGMENTS_PER_INDIRECT_FRAME;
-      codec.readIndirectSegments(view, page * PAGE_BYTES, 0, Math.min(BLKIF_SEGMENTS_PER_INDIRECT_FRAME, n - first), req, first);
-    }
-    indirect.unmap();
-    return true;
   }
 
   /** Resume a parked indirect request once a table is free. Returns false if still parked. */

@@ -48,3 +48,21 @@ export function sectorSizeParam(spec: DiskSpec): Result<number> {
   }
   return ok(Number(text));
 }
+
+/** Values a switch parameter takes, after QEMU's boolean options (`read-zeroes=on|off`). */
+const SWITCH_VALUES: Readonly<Record<string, boolean>> = { on: true, off: false, true: true, false: false, '1': true, '0': false };
+
+/**
+ * A switch parameter such as `?read-zeroes=off`: `on`/`off` (also `true`/`false`, `1`/`0`);
+ * `fallback` when absent; anything else is ERR_BAD_SPEC naming the parameter.
+ */
+export function switchParam(spec: DiskSpec, name: string, fallback: boolean): Result<boolean> {
+  const text = spec.params[name];
+  if (text === undefined) return ok(fallback);
+  const value = Object.hasOwn(SWITCH_VALUES, text) ? SWITCH_VALUES[text] : undefined;
+  if (value === undefined) {
+    return err(new SplitblkError(ERR_BAD_SPEC, `${name} must be on or off in ${JSON.stringify(spec.text)}; got ${JSON.stringify(text)}`,
+      { spec: spec.text, param: name, value: text }));
+  }
+  return ok(value);
+}

@@ -1,4 +1,5 @@
 import { SECTOR_SIZE, TdOp, TdStatus, type DriverEnv, type DriverFactory, type ImageDriver, type ImageInfo, type TdRequest } from '../api.js';
+import { switchParam } from '../spec.js';
 import { parseSizedSpec } from './sized.js';
 
 /** Largest segment the zero page covers: a blkif segment never crosses a page. */
@@ -15,14 +16,18 @@ const ZEROS: readonly Uint8Array[] = Array.from({ length: ZERO_BYTES / SECTOR_SI
  * `null:SIZE` - a disk of SIZE bytes (default 1G) that stores nothing: writes, flushes and
  * discards complete at once, reads complete at once with zeros. For benchmarks of everything
  * above the driver. The zero fill is counted as copied bytes (the CPU writes guest memory).
+ *
+ * `?read-zeroes=off` (QEMU null-co's option of the same name) completes reads OKAY without
+ * writing the guest's buffers at all, whatever they held before: a disk that touches no data,
+ * like the C ring reference's null backend, so that a benchmark measures the request path alone.
  */
 class NullImage implements ImageDriver {
   /** Every request completes inside queue(). */
   readonly synchronous = true;
-  constructor(readonly info: ImageInfo, private readonly env: DriverEnv) {}
+  constructor(readonly info: ImageInfo, private readonly env: DriverEnv, private readonly readZeroes: boolean) {}
 
   queue(req: TdRequest): void {
-    if (req.op === TdOp.Read) {
+    if (req.op === TdOp.Read && this.readZeroes) {
       const regions = this.env.regions;
       const count = req.segments;
       let bytes = 0;
@@ -52,6 +57,8 @@ export const driver: DriverFactory = {
   async open(spec, opts, env) {
     const sized = parseSizedSpec(spec, 1024 ** 3, 2 ** 52);
     if (!sized.ok) throw sized.error;
+    const readZeroes = switchParam(spec, 'read-zeroes', true);
+    if (!readZeroes.ok) throw readZeroes.error;
     return new NullImage({
       sectors: sized.value.bytes / SECTOR_SIZE,
       sectorSize: sized.value.sectorSize,
@@ -59,6 +66,6 @@ export const driver: DriverFactory = {
       readonly: opts.readonly ?? false,
       discard: true,
       chain: [spec.text],
-    }, env);
+    }, env, readZeroes.value);
   },
 };
