@@ -51,3 +51,51 @@ export function submit(vbd: Queueable, req: TdRequest): Promise<Outcome> {
 export function request(vbd: Queueable, op: TdOp, sector: number, sectors: number, region = 0, offset = 0): Promise<Outcome> {
   return submit(vbd, setRequest(makeRequest(Math.max(1, Math.ceil(sectors / 8))), op, sector, sectors, region, offset));
 }
+
+/**
+ * A seeded random mix of reads, writes, discards and flushes over a 32 KiB disk, with a
+ * sequential model of the disk's content: each request's expected read data is what the model
+ * holds at the request's position in the queue, so a test can check that the scheduler (however
+ * it runs things) made the result look as if run in queue order. Request n uses the 4 KiB of
+ * `memory` at n * 4096 (so `memory` must hold 4 KiB per request).
+ */
+export class RandomWorkload {
+  static readonly diskBytes = 32 * 1024;
+  private state: number;
+  private readonly model = new Uint8Array(RandomWorkload.diskBytes);
+
+  constructor(seed: number, private readonly memory: Uint8Array, private readonly region: number) {
+    this.state = seed;
+  }
+
+  /** A number in [0, n) from the seeded sequence. */
+  rand(n: number): number {
+    this.state = (Math.imul(this.state, 1103515245) + 12345) >>> 0;
+    return (this.state >>> 8) % n;
+  }
+
+  /** Request n, with its write data in `memory` and the model updated; `check` verifies its outcome. */
+  next(n: number): { req: TdRequest; check: (r: Outcome) => void } {
+    const roll = this.rand(20);
+    const op = roll < 9 ? TdOp.Write : roll < 18 ? TdOp.Read : roll < 19 ? TdOp.Discard : TdOp.Flush;
+    const sectors = 1 + this.rand(8);
+    const sector = this.rand(64 - sectors);
+    const at = n * 4096;
+    const req = setRequest(makeRequest(2), op, sector, sectors, this.region, at);
+    const bytes = sectors * 512;
+    if (op === TdOp.Write) {
+      for (let k = 0; k < bytes; k++) this.memory[at + k] = (n * 7 + k) & 0xff;
+      this.model.set(this.memory.subarray(at, at + bytes), sector * 512);
+    } else if (op === TdOp.Discard) {
+      this.model.fill(0, sector * 512, sector * 512 + bytes);
+    }
+    const expected = op === TdOp.Read ? this.model.slice(sector * 512, sector * 512 + bytes) : null;
+    const check = (r: Outcome): void => {
+      if (r.status !== TdStatus.Ok) throw new Error(`request ${n} failed`);
+      if (expected && !Buffer.from(this.memory.subarray(at, at + bytes)).equals(expected)) {
+        throw new Error(`read ${n} of sectors ${sector}+${sectors} saw the wrong data`);
+      }
+    };
+    return { req, check };
+  }
+}

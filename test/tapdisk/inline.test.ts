@@ -9,7 +9,7 @@ import { openImage } from '../../src/tapdisk/registry.js';
 import { LATENCY_BUCKETS } from '../../src/tapdisk/stats.js';
 import { Tapdisk } from '../../src/tapdisk/tapdisk.js';
 import { HoldingDriver, vbdOver } from './drivers-for-tests.js';
-import { makeRequest, request, setRequest, type Outcome } from './helpers.js';
+import { makeRequest, RandomWorkload, request, setRequest, type Outcome } from './helpers.js';
 
 /** Submit through queueNow; `inline` says whether it completed before queueNow returned. */
 function submitNow(vbd: { queueNow(req: TdRequest): void }, req: TdRequest): { inline: boolean; done: Promise<Outcome> } {
@@ -101,37 +101,19 @@ test('a driver that claims to be synchronous but keeps a request: later requests
 test('random reads, writes, discards and flushes through queueNow and queue complete as if run in order', async (t) => {
   const seed = Number(process.env['SPLITBLK_SEED'] ?? Date.now() % 1_000_000);
   t.log(`seed ${seed} (set SPLITBLK_SEED to replay)`);
-  let state = seed;
-  const rand = (n: number) => {
-    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    return (state >>> 8) % n;
-  };
   const tapdisk = new Tapdisk({ aio: null });
   t.teardown(() => tapdisk.close());
   const requestsMax = 400;
   const memory = new Uint8Array(requestsMax * 4096);
   const region = tapdisk.registerRegion(memory.buffer);
+  const work = new RandomWorkload(seed, memory, region);
   const vbd = await tapdisk.open(`ram:32K?id=inline-${seed}`);
-  const model = new Uint8Array(32 * 1024);
   const checks: Promise<void>[] = [];
   let inline = 0;
   for (let n = 0; n < requestsMax; n++) {
-    const roll = rand(20);
-    const op = roll < 9 ? TdOp.Write : roll < 18 ? TdOp.Read : roll < 19 ? TdOp.Discard : TdOp.Flush;
-    const sectors = 1 + rand(8);
-    const sector = rand(64 - sectors);
-    const at = n * 4096;
-    const req = setRequest(makeRequest(2), op, sector, sectors, region, at);
-    const bytes = sectors * 512;
-    if (op === TdOp.Write) {
-      for (let k = 0; k < bytes; k++) memory[at + k] = (n * 7 + k) & 0xff;
-      model.set(memory.subarray(at, at + bytes), sector * 512);
-    } else if (op === TdOp.Discard) {
-      model.fill(0, sector * 512, sector * 512 + bytes);
-    }
-    const expected = op === TdOp.Read ? model.slice(sector * 512, sector * 512 + bytes) : null;
+    const { req, check } = work.next(n);
     let done: Promise<Outcome>;
-    if (rand(3) === 0) {
+    if (work.rand(3) === 0) {
       done = new Promise((resolve) => {
         req.done = (_r, status, errno) => resolve({ status, errno });
         vbd.queue(req);
@@ -141,13 +123,8 @@ test('random reads, writes, discards and flushes through queueNow and queue comp
       if (s.inline) inline++;
       done = s.done;
     }
-    checks.push(done.then((r) => {
-      if (r.status !== TdStatus.Ok) throw new Error(`request ${n} failed`);
-      if (expected && !Buffer.from(memory.subarray(at, at + bytes)).equals(expected)) {
-        throw new Error(`read ${n} of sectors ${sector}+${sectors} saw the wrong data`);
-      }
-    }));
-    if (rand(8) === 0) await new Promise((r) => setImmediate(r));
+    checks.push(done.then(check));
+    if (work.rand(8) === 0) await new Promise((r) => setImmediate(r));
   }
   await Promise.all(checks);
   t.true(inline > 0, 'some requests ran inline');
