@@ -111,13 +111,11 @@ export class RingQueue {
   private readonly o: RingQueueOptions;
 
   private scheduled = false;
-  /** Responses produced and not yet pushed. */
-  private pushDue = false;
   /** A microtask will push (for responses completed outside a processing pass). */
   private pushPosted = false;
   /** Inside process(): the pass pushes what it produced itself, no microtask needed. */
   private inPass = false;
-  /** Responses produced since the last push. */
+  /** Responses produced since the last push (0: nothing to push). */
   private unpushed = 0;
   /**
    * Push at least every half ring of responses, even inside one pass: the frontend, woken by
@@ -221,7 +219,7 @@ export class RingQueue {
     }
     this.disconnecting = (async () => {
       if (this.busy > 0) await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
-      if (this.pushDue) this.push();
+      if (this.unpushed > 0) this.push();
       this.resumeOff?.();
       this.resumeOff = null;
       try {
@@ -283,7 +281,7 @@ export class RingQueue {
       this.pass();
     } finally {
       this.inPass = false;
-      if (this.pushDue) this.push();
+      if (this.unpushed > 0) this.push();
     }
   }
 
@@ -320,7 +318,7 @@ export class RingQueue {
       // Responses this pass produced (a synchronous disk answers inside it) go out before the
       // final check, as with ring.h's RING_PUSH_RESPONSES_AND_CHECK_NOTIFY in a C backend's loop:
       // the frontend can refill the ring while we look for more.
-      if (this.pushDue) this.push();
+      if (this.unpushed > 0) this.push();
       if (this.blocked() || this.stopped || this.halted) break;
       // RING_FINAL_CHECK_FOR_REQUESTS: re-arm req_event, then look once more.
       if (!ring.finalCheckForRequests()) break;
@@ -503,8 +501,7 @@ export class RingQueue {
     p.reset();
     this.free[this.freeCount++] = p.td.tag;
     this.busy--;
-    this.schedulePush();
-    if (++this.unpushed >= this.pushEvery) this.push();
+    this.responseProduced();
 
     if (wasBarrier) {
       this.barrier = null;
@@ -530,8 +527,12 @@ export class RingQueue {
     return p;
   }
 
-  private schedulePush(): void {
-    this.pushDue = true;
+  /** Count a response: pushed at once every half ring, else at the end of the pass or in a microtask. */
+  private responseProduced(): void {
+    if (++this.unpushed >= this.pushEvery) {
+      this.push();
+      return;
+    }
     if (this.inPass || this.pushPosted) return;
     this.pushPosted = true;
     // Responses finished in the same tick (one batch of completions) go out with one push.
@@ -539,8 +540,7 @@ export class RingQueue {
   }
 
   private push(): void {
-    if (!this.pushDue) return;
-    this.pushDue = false;
+    if (this.unpushed === 0) return;
     this.unpushed = 0;
     if (this.ring.pushResponsesAndCheckNotify()) {
       this.o.counters.notifyOut++;

@@ -225,8 +225,7 @@ export class Vbd implements Dispatchable {
     }
     if (!this.valid(req)) return;
     this.busyRequests++;
-    const slotIndex = this.freeSlots[--this.freeCount]!;
-    const slot = this.slots[slotIndex]!;
+    const slot = this.slots[this.freeSlots[--this.freeCount]!]!;
     this.dispatchNowMs = 0;
     try {
       this.startLone(slot, req, 0, 0);
@@ -239,10 +238,7 @@ export class Vbd implements Dispatchable {
       const now = this.cfg.clock.now();
       slot.startMs = now;
       slot.memberStartMs[0] = now;
-      if (!this.sweeperRefd) {
-        this.sweeper.ref();
-        this.sweeperRefd = true;
-      }
+      this.armSweeper();
     }
   }
 
@@ -273,10 +269,7 @@ export class Vbd implements Dispatchable {
     // Counted before any is handed over: a driver that completes at once must not make the
     // VBD look drained while the rest of the batch is still to go.
     if (batched > 0) {
-      if (!this.sweeperRefd) {
-        this.sweeper.ref();
-        this.sweeperRefd = true;
-      }
+      this.armSweeper();
       this.busyRequests += batched;
       this.submitBatch(batched);
     }
@@ -309,14 +302,10 @@ export class Vbd implements Dispatchable {
         // One clock read per pass, as in submitBatch(): what the driver completes here completes now.
         now = this.cfg.clock.now();
         this.dispatchNowMs = now;
-        if (!this.sweeperRefd) {
-          this.sweeper.ref();
-          this.sweeperRefd = true;
-        }
+        this.armSweeper();
       }
       this.busyRequests++;
-      const slotIndex = this.freeSlots[--this.freeCount]!;
-      const slot = this.slots[slotIndex]!;
+      const slot = this.slots[this.freeSlots[--this.freeCount]!]!;
       this.startLone(slot, req, this.pendStartMs[i]!, now);
       if (this.freeCount !== this.limits.depthMax) break;
     }
@@ -452,6 +441,13 @@ export class Vbd implements Dispatchable {
     this.freeSlots[this.freeCount++] = index;
     if (this.pendingCount > 0) this.cfg.scheduler.wake(this);
     this.checkDrained();
+  }
+
+  /** Keep the timeout sweep running while operations are in flight (the sweep unrefs when idle). */
+  private armSweeper(): void {
+    if (this.sweeperRefd) return;
+    this.sweeper.ref();
+    this.sweeperRefd = true;
   }
 
   /** Time out operations the driver has held too long: their requests complete with EIO. */
