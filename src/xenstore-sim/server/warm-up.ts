@@ -1,11 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StreamSocketApi } from '../../native/api.js';
-import { XsFrameParser } from '../wire/parser.js';
-import { XsType } from '../wire/messages.js';
-import { encodePacket, nulSeparated, nulTerminated } from '../wire/serializer.js';
+import type { XsClient } from '../client/api.js';
+import { connectSocket } from '../client/socket.js';
 import { XenstoreServer } from './server.js';
 import { listenUnix, type UnixListener } from './unix-listener.js';
 
@@ -25,7 +23,7 @@ const BATCH_EVERY = 8;
 /**
  * Run the request path hot before the daemon listens: a throwaway server on a temporary unix
  * socket, served exactly as the real one will be (same stream class, same handlers, same
- * store code), and two in-process clients doing what clients do most - a write that fires a
+ * store code), and two in-process clients (the client library's) doing what clients do most - a write that fires a
  * watch, one request at a time, and pipelined reads, writes, directory listings and
  * permission reads - until `budgetMs` has passed. Nothing of it remains afterwards.
  */
@@ -34,92 +32,39 @@ export async function warmUp(opts: { budgetMs: number; sockets?: StreamSocketApi
   const dir = mkdtempSync(join(tmpdir().length < 60 ? tmpdir() : '/tmp', 'xs-warm-'));
   const server = new XenstoreServer();
   let listener: UnixListener | undefined;
-  const clients: FrameClient[] = [];
+  const clients: XsClient[] = [];
   try {
     listener = await listenUnix(server, join(dir, 'socket'), opts.sockets === undefined ? {} : { sockets: opts.sockets });
-    const writer = await FrameClient.open(listener.path);
+    const writer = await connectSocket(listener.path);
     clients.push(writer);
-    const watcher = await FrameClient.open(listener.path);
+    const watcher = await connectSocket(listener.path);
     clients.push(watcher);
-    await watcher.request(encodePacket(XsType.Watch, 1, 0, nulTerminated('/warm-up/w', 'warm')), 2);
-    const ping = encodePacket(XsType.Write, 2, 0, nulSeparated('/warm-up/w', 'value'));
-    const batch = pipelinedBatch();
+    const watch = await watcher.watch('/warm-up/w', 'warm');
+    const events = watch[Symbol.asyncIterator]();
+    await events.next(); // the registration event
     const deadline = Date.now() + opts.budgetMs;
-    for (let round = 0; round < WARM_UP_ROUNDS_MAX && Date.now() < deadline && !writer.closed && !watcher.closed; round++) {
-      await Promise.all([writer.request(ping, 1), watcher.expect(1)]);
-      if (round % BATCH_EVERY === 0) await writer.request(batch.bytes, batch.frames);
+    for (let round = 0; round < WARM_UP_ROUNDS_MAX && Date.now() < deadline; round++) {
+      const event = events.next();
+      await writer.write('/warm-up/w', 'value');
+      if ((await event).done === true) break;
+      if (round % BATCH_EVERY === 0) await pipelinedBatch(writer);
     }
   } finally {
-    for (const client of clients) client.close();
+    for (const client of clients) await client.close();
     await listener?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function pipelinedBatch(): { bytes: Buffer; frames: number } {
-  const frames: Buffer[] = [];
+/** The other common requests, pipelined, including one that fails (ENOENT). */
+function pipelinedBatch(xs: XsClient): Promise<unknown> {
+  const requests: Promise<unknown>[] = [];
   for (let i = 0; i < 4; i++) {
-    frames.push(encodePacket(XsType.Write, 10 + i, 0, nulSeparated(`/warm-up/dir/k${i}`, `v${i}`)));
-    frames.push(encodePacket(XsType.Read, 20 + i, 0, nulTerminated(`/warm-up/dir/k${i}`)));
-    frames.push(encodePacket(XsType.Directory, 30 + i, 0, nulTerminated('/warm-up/dir')));
-    frames.push(encodePacket(XsType.GetPerms, 40 + i, 0, nulTerminated('/warm-up/dir')));
-    frames.push(encodePacket(XsType.Read, 50 + i, 0, nulTerminated('/warm-up/absent')));
+    requests.push(xs.write(`/warm-up/dir/k${i}`, `v${i}`));
+    requests.push(xs.read(`/warm-up/dir/k${i}`));
+    requests.push(xs.directory('/warm-up/dir'));
+    requests.push(xs.getPerms('/warm-up/dir'));
+    requests.push(xs.read('/warm-up/absent').catch(() => undefined));
   }
-  return { bytes: Buffer.concat(frames), frames: frames.length };
-}
-
-/** A minimal client over net.Socket that counts the frames it receives. */
-class FrameClient {
-  private readonly parser = new XsFrameParser();
-  private received = 0;
-  private wanted = 0;
-  private wake: (() => void) | undefined;
-
-  private constructor(private readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.parser.push(chunk);
-      while (this.parser.nextPacket() !== undefined) this.received++;
-      if (this.wake !== undefined && this.received >= this.wanted) {
-        const wake = this.wake;
-        this.wake = undefined;
-        wake();
-      }
-    });
-    // The daemon is in this process: an error here is one of ours, and ends the warm-up.
-    socket.on('error', () => this.wake?.());
-    socket.on('close', () => this.wake?.());
-  }
-
-  static open(path: string): Promise<FrameClient> {
-    return new Promise((resolve, reject) => {
-      const socket = connect(path);
-      socket.once('error', reject);
-      socket.once('connect', () => {
-        socket.off('error', reject);
-        resolve(new FrameClient(socket));
-      });
-    });
-  }
-
-  /** Send `bytes` and wait for `frames` more frames. */
-  request(bytes: Buffer, frames: number): Promise<void> {
-    const done = this.expect(frames);
-    this.socket.write(bytes);
-    return done;
-  }
-
-  /** Wait until `frames` more frames than so far counted have arrived. */
-  expect(frames: number): Promise<void> {
-    this.wanted += frames;
-    if (this.received >= this.wanted || this.socket.destroyed) return Promise.resolve();
-    return new Promise((resolve) => (this.wake = resolve));
-  }
-
-  get closed(): boolean {
-    return this.socket.destroyed;
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
+  return Promise.all(requests);
 }
