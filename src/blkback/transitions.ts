@@ -27,15 +27,8 @@ export enum BackendEvent {
   Fatal = 'fatal',
 }
 
-export const BACKEND_EVENTS: readonly BackendEvent[] = [
-  BackendEvent.Probed,
-  BackendEvent.FrontendChanged,
-  BackendEvent.OnlineOff,
-  BackendEvent.DetachTimeout,
-  BackendEvent.BackendGone,
-  BackendEvent.Resized,
-  BackendEvent.Fatal,
-];
+/** Every event, in declaration order (a string enum's values are exactly its members). */
+export const BACKEND_EVENTS: readonly BackendEvent[] = Object.values(BackendEvent);
 
 export enum BackendAction {
   None = 'none',
