@@ -42,14 +42,26 @@ uv_loop_t* LoopOf(Napi::Env env) {
 
 void CallFromLoop(Napi::Env env, const Napi::FunctionReference& fn, napi_async_context context,
                   const std::initializer_list<napi_value>& args) {
+  // Raw N-API on purpose: node-addon-api turns a failed call into a C++ exception by building an
+  // Error object, and while a Worker is being terminated that construction itself fails and
+  // aborts the whole process. Here a failure is only inspected, never wrapped.
   Napi::HandleScope scope(env);
-  try {
-    fn.MakeCallback(env.Global(), args, context);
-  } catch (const Napi::Error& error) {
-    // We are below the event loop, not below JS: hand the exception to Node's
-    // 'uncaughtException' machinery instead of unwinding into libuv.
-    napi_fatal_exception(env, error.Value());
+  napi_value global = nullptr;
+  if (napi_get_global(env, &global) != napi_ok) return;
+  napi_value result = nullptr;
+  napi_status status = napi_make_callback(env, context, global, fn.Value(), args.size(), args.begin(), &result);
+  if (status == napi_ok) return;
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) != napi_ok || !pending) {
+    // The call failed without an exception: the environment can no longer run JS (it is being
+    // torn down), so there is nobody left to deliver this callback to.
+    return;
   }
+  napi_value error = nullptr;
+  if (napi_get_and_clear_last_exception(env, &error) != napi_ok) return;
+  // We are below the event loop, not below JS: hand the exception to Node's
+  // 'uncaughtException' machinery instead of unwinding into libuv.
+  napi_fatal_exception(env, error);
 }
 
 }  // namespace splitblk
