@@ -47,6 +47,8 @@ test.serial('every control command answers as in C xenstored', async (t) => {
     ctl('quota', '1', '2'), ctl('quota', 'x', 'y', 'z'), ctl('quota', 'set'), ctl('quota', 'set', 'nodes'),
     ctl('quota', 'set', 'nodes', 'x'), ctl('quota', 'set', 'nodes', '-3'), ctl('quota', 'set', 'foo', '1'),
     ctl('quota', 'set', 'nodes', '5'), ctl('quota', 'set', 'memory', '4096'), ctl('quota', 'set', 'outstanding', '3'),
+    ctl('quota', 'set', 'outstanding', '0'), ctl('quota', 'set', 'outstanding', '0x10'), ctl('quota', 'set', 'outstanding', ' +7x'),
+    ctl('quota', 'set', 'outstanding', '2147483648'), ctl('quota-soft', 'set', 'memory', '-0'),
     ctl('quota', 'set', 'transaction-nodes', '7'), ctl('quota'),
     ctl('quota-soft'), ctl('quota-soft', 'x'), ctl('quota-soft', 'set', 'nodes', '1'), ctl('quota-soft', 'set', 'memory', '100'),
     ctl('quota-soft'),

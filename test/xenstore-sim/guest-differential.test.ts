@@ -263,3 +263,67 @@ test.serial('quotas set through XS_CONTROL bind a guest as in C xenstored', asyn
   t.deepEqual(ours, theirs);
   t.true(ours.some((l) => l.includes('ENOMEM')) && ours.some((l) => l.includes('ENOSPC')), ours.join('\n'));
 });
+
+/**
+ * The memory quota at its edge (reaching it is already too much), for writes by the guest and
+ * by dom0 to the guest's nodes, and inside transactions: a write there that would reach it,
+ * or a node too big, fails and fails the transaction, whose commit then answers ENOMEM.
+ */
+const big = (n: number): string => 'x'.repeat(n);
+const memoryQuotaSteps: Step[] = [
+  s('a', T.Mkdir, '/local/domain/13'),
+  s('a', T.SetPerms, '/local/domain/13', 'n13'),
+  s('a', T.Introduce, '13', '0', '1013'),
+  s('a', T.Control, 'quota', '13'),
+  s('a', T.Control, 'quota', 'set', 'memory', '112'),
+  w('x', 'b1', big(10)),
+  s('a', T.Control, 'quota', 'set', 'memory', '113'),
+  w('x', 'b1', big(10)),
+  s('a', T.Control, 'quota', '13'),
+  w('a', '/local/domain/13/b1', big(11)),
+  w('a', '/local/domain/13/b1', big(9)),
+  w('a', '/local/domain/13/b2', ''),
+  s('a', T.Control, 'quota', 'set', 'memory', '300'),
+  s('x', T.Read, 'b1'),
+  s('a', T.Control, 'quota', 'set', 'memory', '1000'),
+  { c: 'x', op: T.TransactionStart, args: [''], as: 'X' },
+  s('a', T.Control, 'quota', 'set', 'memory', '400'),
+  w('x', 'v1', big(50), 'X'),
+  s('a', T.Control, 'quota', '13'),
+  w('x', 'v2', big(150), 'X'),
+  w('x', 'v3', big(5), 'X'),
+  { c: 'x', op: T.Read, args: ['v3'], tx: 'X' },
+  { c: 'x', op: T.Read, args: ['v1'], tx: 'X' },
+  s('a', T.Control, 'quota', '13'),
+  { c: 'x', op: T.TransactionEnd, args: ['T'], tx: 'X' },
+  s('x', T.Read, 'v1'),
+  s('a', T.Control, 'quota', 'set', 'memory', '100000'),
+  { c: 'x', op: T.TransactionStart, args: [''], as: 'Y' },
+  w('x', 'huge', big(2100), 'Y'),
+  w('x', 'small', 'v', 'Y'),
+  { c: 'x', op: T.TransactionEnd, args: ['T'], tx: 'Y' },
+  { c: 'x', op: T.TransactionStart, args: [''], as: 'Z' },
+  w('x', 'small', 'v', 'Z'),
+  s('a', T.Control, 'quota', '13'),
+  // Its copy of b1 (64 bytes) fits under 300; with two more permissions it would not.
+  s('a', T.Control, 'quota', 'set', 'memory', '300'),
+  { c: 'x', op: T.SetPerms, args: ['b1', 'n13', 'r1', 'r2'], tx: 'Z' },
+  s('a', T.Control, 'quota', '13'),
+  { c: 'x', op: T.TransactionEnd, args: ['F'], tx: 'Z' },
+  { c: 'x', op: T.TransactionStart, args: [''], as: 'W' },
+  s('a', T.Control, 'quota', 'set', 'memory', '100000'),
+  w('x', 'late', 'v', 'W'),
+  { c: 'x', op: T.TransactionEnd, args: ['T'], tx: 'W' },
+  s('x', T.Read, 'late'),
+  s('a', T.Control, 'quota', 'set', 'memory', '2621440'),
+  s('a', T.Control, 'quota', '13'),
+  { c: 'a', op: T.Release, args: ['13'], ends: 'x' },
+];
+
+test.serial('the memory quota at its edge and inside transactions, as in C xenstored', async (t) => {
+  if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
+  const ours = await transcript(listener!.path, memoryQuotaSteps, { x: async () => streamClient(guests.clients.get(13)!) });
+  const theirs = await transcript(oracle!.socket, memoryQuotaSteps, { x: async () => ringFileClient(`${oracle!.dir}/fx`, 13) });
+  t.deepEqual(ours, theirs);
+  t.true(ours.some((l) => l.includes('TRANSACTION_END') && l.includes('ENOMEM')), ours.join('\n'));
+});

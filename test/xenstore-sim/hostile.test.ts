@@ -5,6 +5,7 @@ import type { ByteStream } from '../../src/xenstore-sim/server/stream.js';
 import { XsType as T } from '../../src/xenstore-sim/wire/messages.js';
 import { startSim, type Daemon } from './helpers/daemons.js';
 import { frame, RawClient, strings } from './helpers/raw-client.js';
+import { PageGuests, settle } from './helpers/raw-ring.js';
 
 /*
  * Hostile clients: malformed frames, lying lengths, floods. The daemon must answer each with
@@ -183,6 +184,70 @@ test('a guest that never reads loses watch events, not the daemon\'s memory', as
   for (let i = 0; i < 200; i++) await dom0.request(T.Write, Buffer.from(`/local/domain/5/k\0${i}`));
   t.true(pending < 1024 + 200, `backlog ${pending} stays bounded`);
   t.true(conn.eventsDropped > 150);
+  dom0.close();
+  server.close();
+});
+
+/** A guest's home, then INTRODUCE through dom0 on an in-process server. */
+async function introduceGuest(dom0: RawClient, domid: number): Promise<void> {
+  await dom0.request(T.Mkdir, strings(`/local/domain/${domid}`));
+  await dom0.request(T.SetPerms, strings(`/local/domain/${domid}`, `n${domid}`));
+  const { reply } = await dom0.request(T.Introduce, strings(String(domid), '0', String(1000 + domid)));
+  if (reply?.payload.toString('latin1') !== 'OK\0') throw new Error(`INTRODUCE ${domid} failed`);
+}
+
+const usageOf = async (dom0: RawClient, domid: number): Promise<Record<string, number>> => {
+  const text = (await dom0.request(T.Control, strings('quota', String(domid)))).reply!.payload.toString('latin1');
+  return Object.fromEntries([...text.matchAll(/(\w+)\s+:\s+(\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
+};
+
+test('a guest that never takes its replies stalls alone; dom0, RELEASE and a broken ring are handled', async (t) => {
+  const guests = new PageGuests();
+  const server = new XenstoreServer({ guests });
+  const dom0 = inProcessGuest(server, 0);
+  await introduceGuest(dom0, 5);
+  const g = guests.ring(5);
+  // 56 requests: 32 replies fill rsp[], 20 wait in the daemon, the last 4 stay unread in req[].
+  g.put(Buffer.concat(Array.from({ length: 56 }, (_, i) => frame(T.GetDomainPath, i, 0, strings('5')))));
+  t.like(await settle(g), { reqCons: 52 * 18, reqProd: 56 * 18, rspProd: 1024 });
+  t.like(await usageOf(dom0, 5), { outstanding: 20 });
+  g.put(frame(T.GetDomainPath, 99, 0, strings('5')));
+  t.like(await settle(g), { reqCons: 52 * 18 });
+  t.is((await dom0.request(T.Write, Buffer.from('/dom0/ok\0yes'))).reply?.payload.toString('latin1'), 'OK\0');
+  // An impossible rsp_cons while replies wait: the ring breaks, the domain stays until released.
+  g.setRspCons(0x80000000);
+  await settle(g);
+  t.like(await usageOf(dom0, 5), { outstanding: 0 });
+  t.is((await dom0.request(T.Release, strings('5'))).reply?.payload.toString('latin1'), 'OK\0');
+  t.is((await dom0.request(T.Read, strings('/dom0/ok'))).reply?.payload.toString('latin1'), 'yes');
+  dom0.close();
+  server.close();
+});
+
+test('with the memory and outstanding quotas off, a guest\'s backlog in the daemon is still bounded', async (t) => {
+  const guests = new PageGuests();
+  const server = new XenstoreServer({ guests, quotas: { memoryBytesMax: 0, outstandingMax: 0x7fffffff } });
+  const dom0 = inProcessGuest(server, 0);
+  await introduceGuest(dom0, 6);
+  await dom0.request(T.Write, Buffer.concat([Buffer.from('/big\0'), Buffer.alloc(4000, 0x61)]));
+  await dom0.request(T.SetPerms, strings('/big', 'n0', 'r6'));
+  const g = guests.ring(6);
+  // READ /big, 21 bytes each, answered with 4016: keep req[] full until the daemon stops reading.
+  let read = -1;
+  for (let round = 0; round < 40; round++) {
+    const { reqCons } = await settle(g, 30);
+    if (reqCons === read) break;
+    read = reqCons;
+    const room = Math.floor(g.room() / 21);
+    if (room > 0) g.put(Buffer.concat(Array.from({ length: room }, (_, i) => frame(T.Read, i, 0, strings('/big')))));
+  }
+  const { memory, outstanding } = await usageOf(dom0, 6);
+  t.true(outstanding > 200 && outstanding < 300, `outstanding ${outstanding}`);
+  // The queued replies are charged to the guest: about 1 MiB, never much more.
+  t.true(memory > 1 << 20 && memory < (1 << 20) + 8192, `memory ${memory}`);
+  t.is((await dom0.request(T.Release, strings('6'))).reply?.payload.toString('latin1'), 'OK\0');
+  // Released: its queue and its memory are gone (C then knows no such domain).
+  t.is((await dom0.request(T.Control, strings('quota', '6'))).reply?.payload.toString('latin1'), 'ENOENT\0');
   dom0.close();
   server.close();
 });

@@ -68,6 +68,18 @@ export class XsRingPage {
    * new Buffer. Returns null when empty, RING_CORRUPT when the indices are impossible.
    */
   consume(half: RingHalf): Buffer | null | typeof RING_CORRUPT {
+    const out = this.peek(half);
+    if (out !== null && out !== RING_CORRUPT) this.release(half, out.length);
+    return out;
+  }
+
+  /**
+   * Copy everything the producer has published in `half` (at most one ring's worth) into a new
+   * Buffer without consuming it: release() then gives back the bytes actually taken (the
+   * daemon stops reading a guest that is over a quota, leaving its requests in the ring).
+   * Returns null when empty, RING_CORRUPT when the indices are impossible.
+   */
+  peek(half: RingHalf): Buffer | null | typeof RING_CORRUPT {
     // Acquire: loading prod before the data means every byte the producer wrote before it
     // published prod is visible to the copy below.
     const prod = Atomics.load(this.words, half.prodWord);
@@ -81,10 +93,15 @@ export class XsRingPage {
     const base = half.dataOffset;
     out.set(this.bytes.subarray(base + start, base + start + first), 0);
     if (first < n) out.set(this.bytes.subarray(base, base + n - first), first);
-    // Release (full fence): the copy above completes before the producer can see the space
-    // freed by the new cons and overwrite those bytes.
-    Atomics.store(this.words, half.consWord, (cons + n) >>> 0);
     return out;
+  }
+
+  /** Advance `half`'s consumer index past `n` bytes that peek() copied out. */
+  release(half: RingHalf, n: number): void {
+    const cons = Atomics.load(this.words, half.consWord);
+    // Release (full fence): the copy peek() made completes before the producer can see the
+    // space freed by the new cons and overwrite those bytes.
+    Atomics.store(this.words, half.consWord, (cons + n) >>> 0);
   }
 
   /**

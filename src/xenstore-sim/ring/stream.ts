@@ -37,7 +37,14 @@ export class RingByteStream implements ByteStream {
   /** Bytes of outQueue[0] already in the ring. */
   private outOffset = 0;
   private outBytes = 0;
-  private dataCb: ((chunk: Buffer) => void) | undefined;
+  private dataCb: ((chunk: Buffer) => number | void) | undefined;
+  private writableCb: (() => void) | undefined;
+  /** The receiver took only part of a chunk: leave the rest in the ring until resumeInput(). */
+  private inputHeld = false;
+  /** resumeInput() was called while the receiver ran: a partial take then holds nothing. */
+  private resumedInPull = false;
+  /** Bytes writeSome() put into the ring during the current service pass (notified at its end). */
+  private produced = 0;
   private readonly closeCbs: (() => void)[] = [];
   private closed = false;
   private servicing = false;
@@ -73,10 +80,38 @@ export class RingByteStream implements ByteStream {
     this.service();
   }
 
-  onData(cb: (chunk: Buffer) => void): void {
+  onData(cb: (chunk: Buffer) => number | void): void {
     this.dataCb = cb;
     // Bytes may have waited in the ring until there was a receiver.
     this.schedule();
+  }
+
+  writeSome(buf: Uint8Array, offset: number): number {
+    if (this.closed || offset >= buf.length) return 0;
+    const n = this.page.produce(this.outHalf, buf, offset);
+    if (n === RING_CORRUPT) {
+      this.fail(`${this.end} ring: corrupt ${this.outHalf.name} indices`, true);
+      return 0;
+    }
+    if (n > 0) {
+      // Inside a service pass the notification goes out once at its end.
+      if (this.servicing) this.produced += n;
+      else this.doorbell.notify();
+    }
+    return n;
+  }
+
+  onOutputRoom(cb: () => void): void {
+    this.writableCb = cb;
+  }
+
+  resumeInput(): void {
+    if (this.closed) return;
+    this.resumedInPull = true;
+    if (!this.inputHeld) return;
+    this.inputHeld = false;
+    if (this.servicing) this.again = true;
+    else this.schedule();
   }
 
   onClose(cb: () => void): void {
@@ -122,8 +157,15 @@ export class RingByteStream implements ByteStream {
       let pass = 0;
       do {
         this.again = false;
-        const progress = this.pull() + this.push();
-        if (progress < 0) return;
+        this.produced = 0;
+        const pulled = this.pull();
+        if (pulled < 0) return;
+        const pushed = this.push();
+        if (pushed < 0) return;
+        // The peer may have consumed replies: the server's own queue (writeSome) moves on.
+        this.writableCb?.();
+        if (this.closed) return;
+        const progress = pulled + pushed + this.produced;
         moved ||= progress > 0;
         if (progress === 0 && !this.again) break;
         pass += 1;
@@ -135,14 +177,28 @@ export class RingByteStream implements ByteStream {
     }
   }
 
-  /** Consume incoming bytes; returns the count, or -1 when the connection broke. */
+  /**
+   * Hand incoming bytes to the receiver and consume what it took; returns the count, or -1
+   * when the connection broke.
+   */
   private pull(): number {
-    if (this.dataCb === undefined) return 0;
-    const chunk = this.page.consume(this.inHalf);
+    if (this.dataCb === undefined || this.inputHeld) return 0;
+    const chunk = this.page.peek(this.inHalf);
     if (chunk === RING_CORRUPT) return this.fail(`${this.end} ring: corrupt ${this.inHalf.name} indices`, true);
     if (chunk === null) return 0;
-    this.dataCb(chunk);
-    return chunk.length;
+    this.resumedInPull = false;
+    const took = this.dataCb(chunk);
+    // The receiver may have closed us (and the page may be unmapped by now).
+    if (this.closed) return -1;
+    let n = chunk.length;
+    if (typeof took === 'number' && took < n) {
+      n = Math.max(0, Math.floor(took));
+      // The rest stays in the ring; a resume that came meanwhile reads it on the next pass.
+      if (this.resumedInPull) this.again = true;
+      else this.inputHeld = true;
+    }
+    if (n > 0) this.page.release(this.inHalf, n);
+    return n;
   }
 
   /** Produce queued bytes; returns the count, or -1 when the connection broke. */

@@ -1,6 +1,7 @@
 import type { Caller, Transaction } from '../store/index.js';
 import { XsFrameParser } from '../wire/parser.js';
 import type { ByteStream } from './stream.js';
+import { OutputQueue } from './output-queue.js';
 
 /** A registered watch: the absolute (or "@") path, the token, and the prefix to strip when the client gave a relative path. */
 export interface Watch {
@@ -31,7 +32,7 @@ export class Connection implements Caller {
   nextTransactionId = 1;
   target: number | undefined;
   closed = false;
-  /** Watch events dropped because the peer did not read (XSA-349). */
+  /** Watch events dropped: at the guest's memory quota, duplicates of queued ones, or over our backlog bound. */
   eventsDropped = 0;
   /**
    * Frames produced while the server handles one incoming chunk, written as one buffer when
@@ -41,6 +42,16 @@ export class Connection implements Caller {
   /** Frames in `outbox` (slots past it are stale: reused, never read). */
   outboxCount = 0;
   outboxBytes = 0;
+  /**
+   * For an unprivileged connection: replies queued but not yet wholly written out, plus
+   * answered requests whose watch events to flow-controlled connections are still queued (C's
+   * domain->nboutstanding). At the outstanding quota its requests are not read.
+   */
+  outstanding = 0;
+  /** Set when the server stopped reading this connection's requests (C's domain_can_read() false). */
+  inputHeld = false;
+  /** Frames for a flow-controlled stream (a guest's ring) not yet wholly in it: C's out_list. */
+  readonly queue = new OutputQueue();
 
   constructor(
     readonly id: number,

@@ -110,12 +110,17 @@ function settings(table: typeof HARD_QUOTAS, quotas: XsQuotas): string {
   return out;
 }
 
-/** "quota set NAME VALUE": VALUE an unsigned decimal, as C's get_optval_uint() takes it. */
+/**
+ * "quota set NAME VALUE": VALUE read as C 4.17 reads it, a base-10 strtol() (leading blanks and
+ * a sign allowed, anything after the digits ignored), which must come to 1 .. INT_MAX ("0",
+ * "x", "0x10" and "-3" are EINVAL; "1x" sets 1).
+ */
 function setQuota(table: typeof HARD_QUOTAS, quotas: XsQuotas, name: string, value: string): void {
   const entry = table.find(([n]) => n === name);
-  if (entry === undefined || !/^\d{1,10}$/.test(value)) fail('EINVAL');
-  const n = Number(value);
-  if (n > 0x7fffffff) fail('EINVAL');
+  const m = /^[ \t\n\v\f\r]*([+-]?)(\d+)/.exec(value);
+  if (entry === undefined || m === null || m[1] === '-') fail('EINVAL');
+  const n = Number(m[2]);
+  if (n < 1 || n > 0x7fffffff) fail('EINVAL');
   quotas[entry[1]] = n;
 }
 

@@ -14,7 +14,7 @@ export function memoryStreamPair(): [ByteStream, ByteStream] {
 
 class MemoryStream implements ByteStream {
   peer: MemoryStream | undefined;
-  private dataCb: ((chunk: Buffer) => void) | undefined;
+  private dataCb: ((chunk: Buffer) => number | void) | undefined;
   private closeCbs: (() => void)[] = [];
   private closed = false;
   /** Chunks that arrived before a receiver was registered. */
@@ -27,7 +27,7 @@ class MemoryStream implements ByteStream {
     queueMicrotask(() => peer.deliver(copy));
   }
 
-  onData(cb: (chunk: Buffer) => void): void {
+  onData(cb: (chunk: Buffer) => number | void): void {
     this.dataCb = cb;
     const early = this.early;
     this.early = [];

@@ -16,7 +16,7 @@ const EAGAIN_NEGATIVE = -11;
  */
 export class NativeSocketStream implements ByteStream {
   private readonly socket: StreamSocket;
-  private dataCb: ((chunk: Buffer) => void) | undefined;
+  private dataCb: ((chunk: Buffer) => number | void) | undefined;
   private readonly closeCbs: (() => void)[] = [];
   private closed = false;
   /** Unsent bytes: whole buffers, the first one sent up to `queueOffset`. */
@@ -46,7 +46,7 @@ export class NativeSocketStream implements ByteStream {
     this.socket.pollWritable(true);
   }
 
-  onData(cb: (chunk: Buffer) => void): void {
+  onData(cb: (chunk: Buffer) => number | void): void {
     this.dataCb = cb;
   }
 

@@ -7,6 +7,7 @@ import type { TraceLog } from './trace-log.js';
 import { Connection } from './connection.js';
 import { handleRequest, type HandlerContext } from './handlers.js';
 import { memoryStreamPair } from './memory-stream.js';
+import { GuestOutputs } from './output-queue.js';
 import type { ByteStream, GuestConnector } from './stream.js';
 import { fireChange, fireSpecial, WatchTable } from './watches.js';
 
@@ -28,6 +29,9 @@ export interface XenstoreServerOptions {
 }
 
 const NO_FRAME = Buffer.alloc(0);
+const ENOMEM_PAYLOAD = Buffer.from('ENOMEM\0', 'latin1');
+/** Bytes we keep from an unprivileged stream without flow control while not reading it. */
+const HELD_INPUT_BYTES_MAX = 1 << 20;
 
 interface Domain {
   domid: number;
@@ -62,10 +66,18 @@ export class XenstoreServer implements HandlerContext {
   /** Connections with frames in their outbox, in the order they got the first one. */
   private readonly unflushed: (Connection | undefined)[] = [];
   private unflushedCount = 0;
-  readonly sendFrame = (conn: Connection, frame: Buffer): void => this.send(conn, frame);
+  readonly sendFrame = (conn: Connection, frame: Buffer): void => this.sendEvent(conn, frame);
+  /** Guest output queues and C's outstanding / memory gates on reading guests' requests. */
+  private readonly outputs: GuestOutputs;
+  /** Unprivileged connections whose requests are not being read (over a quota). */
+  private readonly held = new Set<Connection>();
+  private retrying = false;
 
   constructor(opts: XenstoreServerOptions = {}) {
     this.store = opts.store ?? new XsStore({ quotas: opts.quotas ?? {} });
+    this.outputs = new GuestOutputs(this.store, () => {
+      if (this.batchDepth === 0) this.retryHeld();
+    });
     this.eventQueueBytesMax = this.store.quotas.eventQueueBytesMax;
     this.guests = opts.guests;
     this.log = opts.log;
@@ -94,6 +106,7 @@ export class XenstoreServer implements HandlerContext {
     const conn = new Connection(this.nextConnectionId++, stream, opts.domid, opts.privileged);
     this.connections.add(conn);
     stream.onData((chunk) => this.receive(conn, chunk));
+    if (!conn.privileged && stream.writeSome !== undefined) stream.onOutputRoom?.(() => this.outputs.pump(conn));
     stream.onClose(() => this.dropConnection(conn));
     return conn;
   }
@@ -118,21 +131,71 @@ export class XenstoreServer implements HandlerContext {
     return this.connections.size;
   }
 
-  private receive(conn: Connection, chunk: Buffer): void {
-    if (conn.closed) return;
+  /** Handle a chunk of `conn`'s bytes; returns how many of them were taken (see ByteStream.onData). */
+  private receive(conn: Connection, chunk: Buffer): number {
+    if (conn.closed) return chunk.length;
     conn.parser.push(chunk);
+    let taken = chunk.length;
     this.batchDepth++;
     try {
       this.handleFrames(conn);
+      if (conn.inputHeld && conn.stream.resumeInput !== undefined) {
+        // Over a quota: the requests not read stay in the guest's ring, as with C.
+        const back = Math.min(conn.parser.pending, chunk.length);
+        conn.parser.unpush(back);
+        taken -= back;
+      } else if (conn.inputHeld && conn.parser.pending > HELD_INPUT_BYTES_MAX) {
+        // A stream that cannot hold its peer back (not a ring): we keep what it sends while
+        // it is over a quota, up to a bound.
+        this.trace?.(`conn ${conn.id} dom${conn.domid}: ${conn.parser.pending} bytes unread while over a quota; closing`);
+        this.dropConnection(conn);
+        conn.stream.close();
+      }
     } finally {
       // The stream may reuse the chunk for its next read (NativeSocketStream does).
       conn.parser.detach();
-      if (--this.batchDepth === 0) this.flush();
+      if (--this.batchDepth === 0) this.flushAndRetry();
+    }
+    return taken;
+  }
+
+  private flushAndRetry(): void {
+    this.flush();
+    // A request may have lowered a guest's memory or raised a quota (cheap when nobody waits).
+    if (this.held.size !== 0) this.retryHeld();
+  }
+
+  /** Read again the requests of held guests that are no longer over a quota. */
+  private retryHeld(): void {
+    if (this.retrying || this.held.size === 0) return;
+    this.retrying = true;
+    try {
+      for (const conn of [...this.held]) {
+        if (conn.closed || !this.outputs.canRead(conn)) continue;
+        this.held.delete(conn);
+        conn.inputHeld = false;
+        this.batchDepth++;
+        try {
+          this.handleFrames(conn);
+        } finally {
+          conn.parser.detach();
+          if (--this.batchDepth === 0) this.flush();
+        }
+        if (!conn.closed && !conn.inputHeld) conn.stream.resumeInput?.();
+      }
+    } finally {
+      this.retrying = false;
     }
   }
 
   private handleFrames(conn: Connection): void {
     for (;;) {
+      // C's domain_can_read(): a guest over its outstanding or memory quota is not read.
+      if (!conn.privileged && !this.outputs.canRead(conn)) {
+        conn.inputHeld = true;
+        this.held.add(conn);
+        return;
+      }
       const packet = conn.parser.nextPacket();
       if (packet === undefined) {
         const error = conn.parser.error;
@@ -146,6 +209,7 @@ export class XenstoreServer implements HandlerContext {
         return;
       }
       this.traceIo('IN ', conn, packet.type, packet);
+      this.outputs.setRequester(conn.privileged ? undefined : conn);
       try {
         handleRequest(this, conn, packet, this.replyFn);
       } catch (error) {
@@ -154,6 +218,7 @@ export class XenstoreServer implements HandlerContext {
         this.onInternalError(error);
         this.reply(conn, XsType.Error, packet, Buffer.from('EIO\0', 'latin1'));
       }
+      this.outputs.setRequester(undefined);
       if (conn.closed) return;
     }
   }
@@ -161,18 +226,30 @@ export class XenstoreServer implements HandlerContext {
   private readonly replyFn = (conn: Connection, type: number, request: XsPacket, payload: Buffer): void => this.reply(conn, type, request, payload);
 
   private reply(conn: Connection, type: number, request: XsPacket, payload: Buffer): void {
+    if (!conn.privileged && this.outputs.replyOverQuota(conn, payload.length)) {
+      type = XsType.Error;
+      payload = ENOMEM_PAYLOAD;
+    }
     if (this.trace !== undefined) this.traceIo('OUT', conn, type, { ...request, payload });
-    this.send(conn, encodePacket(type, request.reqId, request.txId, payload));
+    const frame = encodePacket(type, request.reqId, request.txId, payload);
+    if (conn.privileged) this.send(conn, frame);
+    else this.outputs.sendReply(conn, frame);
+  }
+
+  /** A watch event: C's rules for guests (memory quota, duplicates), batched for dom0. */
+  private sendEvent(conn: Connection, frame: Buffer): void {
+    if (conn.privileged) this.send(conn, frame);
+    else if (!this.outputs.sendEvent(conn, frame)) conn.eventsDropped++;
   }
 
   /**
-   * Queue one frame for `conn`. While a chunk is being handled, a privileged connection's
-   * frames wait in its outbox and go out together at the end (a pipelining client gets all
-   * its replies in one write). Unprivileged connections (guests) write through, so that the
-   * event-queue quota check (XSA-349) sees their whole backlog at every event, as before.
+   * Queue one frame for privileged `conn`. While a chunk is being handled, its frames wait in
+   * its outbox and go out together at the end (a pipelining client gets all its replies in one
+   * write). Unprivileged connections (guests) go through GuestOutputs instead, which writes
+   * through or keeps C's per-guest queue, so every quota check sees the guest's whole backlog.
    */
   private send(conn: Connection, frame: Buffer): void {
-    if (this.batchDepth === 0 || !conn.privileged) {
+    if (this.batchDepth === 0) {
       conn.stream.write(frame);
       return;
     }
@@ -215,7 +292,9 @@ export class XenstoreServer implements HandlerContext {
   private dropConnection(conn: Connection): void {
     if (conn.closed) return;
     conn.closed = true;
+    this.held.delete(conn);
     this.watches.clear(conn);
+    this.outputs.drop(conn);
     conn.outboxCount = 0;
     conn.outboxBytes = 0;
     this.forgetTransactions(conn);
@@ -337,7 +416,7 @@ export class XenstoreServer implements HandlerContext {
       // Socket connections (dom0) belong to no domain: C counts only a guest's own ring.
       watches: conn?.watches.length ?? 0,
       transactions: conn?.transactions.size ?? 0,
-      outstanding: 0,
+      outstanding: conn?.outstanding ?? 0,
       memory: this.store.memoryOf(domid),
     };
   }

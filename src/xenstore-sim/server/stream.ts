@@ -10,17 +10,32 @@ export interface ByteStream {
   /**
    * Register the single receiver of incoming bytes. Chunks may split or glue frames. A chunk
    * is valid only until the callback returns: the stream may read the next one into it.
+   * The receiver may return how many bytes of the chunk it took: a stream with
+   * `resumeInput` leaves the rest with the peer (a guest's requests stay in its ring) and
+   * delivers nothing more until resumeInput() is called; other streams ignore the value.
    */
-  onData(cb: (chunk: Buffer) => void): void;
+  onData(cb: (chunk: Buffer) => number | void): void;
   /** Register a callback run once when the stream closes, from either side. */
   onClose(cb: () => void): void;
   /** Close the stream; the peer sees it closed. Idempotent. */
   close(): void;
   /**
    * Optional: bytes written but not yet taken by the peer. The server drops watch events for
-   * an unprivileged connection whose backlog is over its quota (XSA-349).
+   * an unprivileged connection whose backlog is over `eventQueueBytesMax`.
    */
   pendingBytes?(): number;
+  /**
+   * Optional flow control, offered by a guest's ring: the server then keeps its own queue of
+   * frames for the guest (C's out_list) and counts what has not reached the ring yet (C's
+   * outstanding requests and queued memory), instead of handing every frame to write().
+   * writeSome() puts as much of `buf[offset..]` into the ring as fits now and returns the
+   * byte count (0 when full or closed).
+   */
+  writeSome?(buf: Uint8Array, offset: number): number;
+  /** With writeSome: called whenever the peer may have made room (it rang the doorbell). */
+  onOutputRoom?(cb: () => void): void;
+  /** After a receiver returned less than a whole chunk: deliver incoming bytes again. */
+  resumeInput?(): void;
 }
 
 /**

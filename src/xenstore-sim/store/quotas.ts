@@ -15,7 +15,10 @@ export interface XsQuotas {
   permsMax: number;
   /** -M: path length in bytes, not counting "/local/domain/<id>/". */
   pathBytesMax: number;
-  /** -Q outstanding=: requests of one domain in progress (reported; see docs/xenstore.md). */
+  /**
+   * -Q outstanding=: replies of one domain not yet written into its ring (and answered requests
+   * whose watch events still wait); at this count its requests are not read.
+   */
   outstandingMax: number;
   /** -Q transaction-nodes=: nodes one transaction may access. */
   transactionNodesMax: number;
@@ -27,8 +30,9 @@ export interface XsQuotas {
   /** -q memory=: the warning level below memoryBytesMax (traced when crossed). 0: none. */
   memoryBytesSoftMax: number;
   /**
-   * Bytes of output (replies and events) a connection may leave unread before further watch
-   * events to it are dropped (XSA-349: a guest that never reads must not grow our memory).
+   * Our bound where C has none: bytes of output an unprivileged connection may leave unread
+   * before further watch events to it are dropped, for a guest's ring only while the memory
+   * quota is off (else C's memory quota bounds it), for other streams always.
    */
   eventQueueBytesMax: number;
 }

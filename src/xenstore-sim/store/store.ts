@@ -1,3 +1,4 @@
+import type { XsErrno } from '../wire/messages.js';
 import { fail } from './errors.js';
 import {
   NO_GENERATION, childListBytes, makeNode, recordBytes, withChildAdded, withChildRemoved, withPerms,
@@ -11,6 +12,11 @@ import { Transaction, type AccessedNode, type StoreChange } from './transaction.
 /** What C 4.17 charges a domain for a node: its name (the TDB key) and its record. */
 function nodeMemory(node: XsNode): number {
   return node.name.length + recordBytes(node);
+}
+
+/** What C 4.17 charges for a transaction's copy of a node: its key "<generation>/<path>" and its record. */
+function copyBytes(tx: Transaction, path: string, node: XsNode): number {
+  return String(tx.generation).length + 1 + path.length + recordBytes(node);
 }
 
 /** Who is asking: the connection's domain, whether it is privileged, and its SET_TARGET. */
@@ -46,6 +52,12 @@ export class XsStore {
   /** Bytes held per domain, as C 4.17 accounts them (nodes here; watches through adjustMemory()). */
   private readonly memory = new Map<number, number>();
   private generation = 0;
+  /**
+   * C's errno as the store leaves it: some refusals answer "whatever errno held", which is
+   * what the last node lookup that missed (ENOENT), permission or path refusal, or failed
+   * node creation set.
+   */
+  private lastErrno: XsErrno = 'ENOENT';
 
   constructor(opts: { quotas?: Partial<XsQuotas> } = {}) {
     this.quotas = quotasWith(opts.quotas);
@@ -64,20 +76,33 @@ export class XsStore {
   // ---- transactions -------------------------------------------------------------------
 
   startTransaction(caller: Caller, id: number): Transaction {
-    return new Transaction(id, this.generation++, caller.privileged ? undefined : caller.domid);
+    return new Transaction(id, this.generation++, caller.privileged ? undefined : caller.domid, caller.domid);
   }
 
   /**
    * C 4.17 keeps a copy of every node a transaction reads or writes, under the key
-   * "<generation>/<path>", charged to the node's owner until the transaction ends.
+   * "<generation>/<path>", charged to the transaction's domain until the transaction ends.
    */
   private chargeCopy(tx: Transaction, path: string, entry: AccessedNode): void {
     if (entry.chargedBytes !== 0) this.adjustMemory(entry.chargedTo, -entry.chargedBytes);
     entry.chargedBytes = 0;
     if (entry.node === undefined) return;
-    entry.chargedTo = entry.node.perms[0]!.domid;
-    entry.chargedBytes = String(tx.generation).length + 1 + path.length + recordBytes(entry.node);
+    entry.chargedTo = tx.ownerDomid;
+    entry.chargedBytes = copyBytes(tx, path, entry.node);
     this.adjustMemory(entry.chargedTo, entry.chargedBytes);
+  }
+
+  /**
+   * A write inside an unprivileged transaction replaces the transaction's copy of the node;
+   * C checks the memory quota for the new copy (after giving back the old one) and, when it
+   * is reached, fails the request and the transaction.
+   */
+  private checkCopyMemory(tx: Transaction, path: string, entry: AccessedNode, node: XsNode, errno: 'EIO' | 'ENOENT' | undefined): void {
+    const max = this.quotas.memoryBytesMax;
+    if (tx.quotaDomid === undefined || max === 0) return;
+    if (this.memoryOf(tx.ownerDomid) - entry.chargedBytes + copyBytes(tx, path, node) < max) return;
+    if (errno === 'EIO') this.lastErrno = errno;
+    this.refuse(errno ?? this.lastErrno, tx, 0);
   }
 
   /** A transaction is over (ended, failed or dropped with its connection): free its copies. */
@@ -92,6 +117,7 @@ export class XsStore {
   endTransaction(tx: Transaction, commit: boolean): void {
     this.releaseTransaction(tx);
     if (!commit) return;
+    if (tx.failed) fail('ENOMEM');
     for (const [path, entry] of tx.accessed) {
       const current = this.nodes.get(path);
       if ((current?.generation ?? NO_GENERATION) !== entry.generation) fail('EAGAIN');
@@ -115,28 +141,43 @@ export class XsStore {
 
   /** read_node(): the node as the caller's context sees it, recording transaction reads. */
   private get(path: string, tx: Transaction | undefined): XsNode | undefined {
-    if (tx === undefined) return this.nodes.get(path);
+    if (tx === undefined) {
+      const node = this.nodes.get(path);
+      if (node === undefined) this.lastErrno = 'ENOENT';
+      return node;
+    }
     const entry = tx.accessed.get(path);
-    if (entry !== undefined) return entry.node;
+    if (entry !== undefined) {
+      if (entry.node === undefined) this.lastErrno = 'ENOENT';
+      return entry.node;
+    }
     // C's access_node(): an unprivileged transaction may touch at most transactionNodesMax nodes.
     if (tx.quotaDomid !== undefined && tx.accessed.size >= this.quotas.transactionNodesMax) fail('ENOSPC');
     const node = this.nodes.get(path);
     const created: AccessedNode = { generation: node?.generation ?? NO_GENERATION, node, modified: false, chargedBytes: 0, chargedTo: 0 };
     tx.accessed.set(path, created);
     this.chargeCopy(tx, path, created);
+    if (node === undefined) this.lastErrno = 'ENOENT';
     return node;
   }
 
-  /** Store a new version of a node (or its deletion) in the caller's context. */
-  private put(path: string, node: XsNode | undefined, tx: Transaction | undefined): void {
-    if (node !== undefined) node.generation = this.generation++;
-    else this.generation++;
+  /**
+   * Store a new version of a node (or its deletion) in the caller's context. `errno`: what a
+   * write refused inside a transaction answers (undefined: whatever errno held).
+   */
+  private put(path: string, node: XsNode | undefined, tx: Transaction | undefined, errno: 'EIO' | 'ENOENT' | undefined = 'EIO'): void {
     if (tx === undefined) {
+      if (node !== undefined) node.generation = this.generation++;
+      else this.generation++;
       this.setGlobal(path, node);
       return;
     }
     this.get(path, tx);
     const entry = tx.accessed.get(path)!;
+    // C's access_node() takes the generation before write_node_raw() checks the quota.
+    if (node !== undefined) node.generation = this.generation++;
+    else this.generation++;
+    if (node !== undefined) this.checkCopyMemory(tx, path, entry, node, errno);
     entry.node = node;
     entry.modified = true;
     this.chargeCopy(tx, path, entry);
@@ -177,15 +218,15 @@ export class XsStore {
   }
 
   /**
-   * domain_memory_add_chk(): fails when an unprivileged caller would take `domid` over the
-   * memory quota by adding `bytes` (the domain charged is the owner, not always the caller).
-   * C answers ENOMEM for a watch, but a node write that fails it returns whatever errno
-   * held: EIO for WRITE and MKDIR, ENOENT for SET_PERMS; `errno` says which.
+   * domain_memory_add_chk(): fails when adding `bytes` would take guest `domid` to the memory
+   * quota. C checks the domain charged (a node's owner), not the caller: dom0 writing a node
+   * that a guest owns is refused too when that guest is at its quota. C answers ENOMEM for a
+   * watch, but a node write that fails it returns whatever errno held: EIO for WRITE and
+   * MKDIR, ENOENT for SET_PERMS; `errno` says which.
    */
-  checkMemory(caller: Caller, domid: number, bytes: number, errno: 'ENOMEM' | 'EIO' | 'ENOENT' = 'ENOMEM'): void {
-    const max = this.quotas.memoryBytesMax;
-    if (caller.privileged || bytes <= 0 || max === 0) return;
-    if (this.memoryOf(domid) + bytes > max) fail(errno);
+  checkMemory(_caller: Caller, domid: number, bytes: number, errno: 'ENOMEM' | 'EIO' | 'ENOENT' = 'ENOMEM'): void {
+    // C's domain_chk_quota(): reaching the quota is already too much.
+    if (this.reachesQuota(domid, bytes)) fail(errno);
   }
 
   /** Domains with nodes or memory accounted (C keeps a domain entry for each). */
@@ -238,9 +279,9 @@ export class XsStore {
 
   /** Canonicalize and validate a client path (EINVAL when malformed). */
   resolve(caller: Caller, path: string | undefined): string {
-    if (path === undefined) fail('EINVAL');
+    if (path === undefined) this.failSticky('EINVAL');
     const full = canonicalize(path, caller.domid);
-    if (!isValidPath(full, false, this.quotas.pathBytesMax)) fail('EINVAL');
+    if (!isValidPath(full, false, this.quotas.pathBytesMax)) this.failSticky('EINVAL');
     return full;
   }
 
@@ -256,11 +297,11 @@ export class XsStore {
   private getChecked(caller: Caller, path: string, want: number, tx: Transaction | undefined): XsNode | undefined {
     const node = this.get(path, tx);
     if (node !== undefined) {
-      if ((this.access(caller, node.perms) & want) !== want) fail('EACCES');
+      if ((this.access(caller, node.perms) & want) !== want) this.failSticky('EACCES');
       return node;
     }
     const ancestor = this.nearestAncestor(path, tx);
-    if ((this.access(caller, ancestor.perms) & want) === 0) fail('EACCES');
+    if ((this.access(caller, ancestor.perms) & want) === 0) this.failSticky('EACCES');
     return undefined;
   }
 
@@ -274,8 +315,9 @@ export class XsStore {
     }
   }
 
-  private checkSize(caller: Caller, node: XsNode): void {
-    if (!caller.privileged && recordBytes(node) >= this.quotas.nodeSizeBytesMax) fail('ENOSPC');
+  /** A rewritten node too big: ENOSPC, after C took a generation, failing a transaction. */
+  private checkSize(caller: Caller, node: XsNode, tx: Transaction | undefined): void {
+    if (!caller.privileged && recordBytes(node) >= this.quotas.nodeSizeBytesMax) this.refuse(this.lastErrno = 'ENOSPC', tx, 1);
   }
 
   // ---- operations ---------------------------------------------------------------------------
@@ -319,9 +361,10 @@ export class XsStore {
       written = this.create(caller, name, value, tx);
     } else {
       written = withValue(node, value);
-      this.checkSize(caller, written);
-      if (tx === undefined) this.checkMemory(caller, written.perms[0]!.domid, nodeMemory(written) - nodeMemory(node), 'EIO');
-      this.put(name, written, tx);
+      // A rewrite refused for memory answers whatever errno held in C.
+      this.checkSize(caller, written, tx);
+      if (tx === undefined && this.reachesQuota(written.perms[0]!.domid, nodeMemory(written) - nodeMemory(node))) this.refuse(this.lastErrno, undefined, 1);
+      this.put(name, written, tx, undefined);
     }
     this.emit(name, false, written.perms, undefined, tx);
   }
@@ -357,33 +400,71 @@ export class XsStore {
       chain.push(makeNode(path, i === 0 ? value : EMPTY, perms, children, childBytes));
     }
     const parent = withChildAdded(existing, baseName(missing[missing.length - 1]!));
-    if (!caller.privileged) {
-      const owner = caller.domid;
-      const pending = tx?.nodeDelta.get(owner) ?? 0;
-      if (this.nodesOwnedBy(owner) + pending + missing.length > this.quotas.nodesMax) fail('ENOSPC');
-      for (const node of chain) this.checkSize(caller, node);
-      this.checkSize(caller, parent);
-      if (tx === undefined) {
-        // C charges node by node; every charge here is an addition, so checking the totals per
-        // domain decides the same.
-        let chainBytes = 0;
-        for (const node of chain) chainBytes += nodeMemory(node);
-        const parentBytes = nodeMemory(parent) - nodeMemory(existing);
-        const parentOwner = parent.perms[0]!.domid;
-        if (parentOwner === perms[0]!.domid) {
-          this.checkMemory(caller, parentOwner, chainBytes + parentBytes, 'EIO');
-        } else {
-          this.checkMemory(caller, perms[0]!.domid, chainBytes, 'EIO');
-          this.checkMemory(caller, parentOwner, parentBytes, 'EIO');
-        }
-      }
-    }
+    this.checkCreate(caller, chain, parent, existing, tx);
     for (const node of chain) {
       this.put(node.name, node, tx);
       this.countOwner(node.perms[0]!.domid, 1, tx);
     }
     this.put(parent.name, parent, tx);
     return chain[0]!;
+  }
+
+  /**
+   * C's create_node() writes the new nodes deepest first, then the parent whose child list
+   * grew, checking each in turn: the node quota before a new node, then (after access_node()
+   * took a generation) its size and the memory quota of the domain charged (the owner, or in
+   * a transaction the transaction's domain for its copy). A refusal undoes the writes before
+   * it but not the generations they took. The same checks run here, before anything changes.
+   */
+  private checkCreate(caller: Caller, chain: readonly XsNode[], parent: XsNode, existing: XsNode, tx: Transaction | undefined): void {
+    const pendingNodes = caller.privileged ? 0 : this.nodesOwnedBy(caller.domid) + (tx?.nodeDelta.get(caller.domid) ?? 0);
+    let charged = 0;
+    let chargedTo = -1;
+    let otherCharged = 0;
+    for (let k = 0; k <= chain.length; k++) {
+      const node = k < chain.length ? chain[k]! : parent;
+      // create_node() leaves its error in errno.
+      if (k < chain.length && !caller.privileged && pendingNodes + k >= this.quotas.nodesMax) this.refuse(this.lastErrno = 'ENOSPC', undefined, k);
+      if (!caller.privileged && recordBytes(node) >= this.quotas.nodeSizeBytesMax) this.refuse(this.lastErrno = 'ENOSPC', tx, k + 1);
+      let domid: number;
+      let bytes: number;
+      if (tx === undefined) {
+        domid = node.perms[0]!.domid;
+        bytes = nodeMemory(node) - (node === parent ? nodeMemory(existing) : 0);
+      } else {
+        if (tx.quotaDomid === undefined) continue;
+        domid = tx.ownerDomid;
+        bytes = copyBytes(tx, node.name, node) - (node === parent ? tx.accessed.get(parent.name)?.chargedBytes ?? 0 : 0);
+      }
+      // At most two domains are charged: the new nodes' owner and the parent's.
+      if (chargedTo === -1) chargedTo = domid;
+      const before = domid === chargedTo ? charged : otherCharged;
+      if (this.reachesQuota(domid, before + bytes)) this.refuse(this.lastErrno = 'EIO', tx, k + 1);
+      if (domid === chargedTo) charged += bytes;
+      else otherCharged += bytes;
+    }
+  }
+
+  /**
+   * A write refused after C's access_node() took `generations` (a node too big, the memory
+   * quota reached): they stay used up, and a transaction it was in is failed.
+   */
+  private refuse(errno: XsErrno, tx: Transaction | undefined, generations: number): never {
+    this.generation += generations;
+    if (tx !== undefined) tx.failed = true;
+    fail(errno);
+  }
+
+  /** Refuse with `errno`, which C also leaves in errno (see lastErrno). */
+  private failSticky(errno: XsErrno): never {
+    this.lastErrno = errno;
+    fail(errno);
+  }
+
+  /** Whether adding `bytes` takes guest `domid` to its memory quota (C's domain_chk_quota()). */
+  private reachesQuota(domid: number, bytes: number): boolean {
+    const max = this.quotas.memoryBytesMax;
+    return domid !== 0 && max !== 0 && this.memoryOf(domid) + bytes >= max;
   }
 
   rm(caller: Caller, path: string, tx?: Transaction): void {
@@ -429,11 +510,11 @@ export class XsStore {
     if (node === undefined) fail('ENOENT');
     if (!caller.privileged && perms[0]!.domid !== node.perms[0]!.domid) fail('EPERM');
     const updated = withPerms(node, perms.map((p) => ({ ...p })));
-    this.checkSize(caller, updated);
-    if (tx === undefined) this.checkMemory(caller, perms[0]!.domid, nodeMemory(updated) - (perms[0]!.domid === node.perms[0]!.domid ? nodeMemory(node) : 0), 'ENOENT');
+    this.checkSize(caller, updated, tx);
+    if (tx === undefined && this.reachesQuota(perms[0]!.domid, nodeMemory(updated) - (perms[0]!.domid === node.perms[0]!.domid ? nodeMemory(node) : 0))) this.refuse('ENOENT', undefined, 1);
     this.countOwner(node.perms[0]!.domid, -1, tx);
     this.countOwner(perms[0]!.domid, 1, tx);
-    this.put(name, updated, tx);
+    this.put(name, updated, tx, 'ENOENT');
     this.emit(name, false, updated.perms, node.perms, tx);
   }
 

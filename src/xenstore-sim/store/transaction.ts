@@ -35,10 +35,18 @@ export class Transaction {
   readonly nodeDelta = new Map<number, number>();
 
   /**
-   * `quotaDomid` is the unprivileged caller whose node quota the commit re-checks
-   * (undefined for privileged callers, who have none).
+   * Set when a write inside the transaction failed after it began to change it (over the
+   * memory quota, or a node too big): C marks the transaction failed and its commit answers
+   * ENOMEM.
    */
-  constructor(readonly id: number, readonly generation: number, readonly quotaDomid: number | undefined) {}
+  failed = false;
+
+  /**
+   * `quotaDomid` is the unprivileged caller whose node quota the commit re-checks
+   * (undefined for privileged callers, who have none); `ownerDomid` the caller's domain, which
+   * C charges for the transaction's copies of nodes.
+   */
+  constructor(readonly id: number, readonly generation: number, readonly quotaDomid: number | undefined, readonly ownerDomid: number) {}
 
   adjustNodes(domid: number, by: number): void {
     this.nodeDelta.set(domid, (this.nodeDelta.get(domid) ?? 0) + by);

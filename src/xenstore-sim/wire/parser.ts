@@ -67,6 +67,26 @@ export class XsFrameParser {
     this.offset = 0;
   }
 
+  /**
+   * Give back the last `n` bytes pushed and not yet returned as packets: a receiver that
+   * stops reading leaves them with the sender (a guest's requests stay in its ring).
+   */
+  unpush(n: number): void {
+    n = Math.min(n, this.buffered);
+    this.buffered -= n;
+    while (n > 0) {
+      const last = this.chunks.length - 1;
+      const chunk = this.chunks[last]!;
+      const avail = chunk.length - (last === 0 ? this.offset : 0);
+      if (n < avail || last === 0) {
+        this.chunks[last] = chunk.subarray(0, chunk.length - n);
+        return;
+      }
+      this.chunks.pop();
+      n -= avail;
+    }
+  }
+
   next(): XsParseResult {
     const packet = this.nextPacket();
     if (packet !== undefined) return { kind: 'packet', packet };

@@ -1,0 +1,234 @@
+import type { XsStore } from '../store/index.js';
+import { XS_HEADER_SIZE } from '../wire/messages.js';
+import type { Connection } from './connection.js';
+
+/**
+ * C's DEFAULT_BUFFER_SIZE: a reply whose payload is at most this long is queued without a
+ * memory-quota check (it may be the error that reports the quota); a longer one answers ENOMEM
+ * when it would take the domain to its memory quota.
+ */
+export const REPLY_UNCHECKED_BYTES_MAX = 16;
+
+/**
+ * Our own bound on the frames queued for one guest when the memory quota is off (0), which C
+ * does not bound at all: reading stops at this backlog, and watch events beyond
+ * `eventQueueBytesMax` are dropped.
+ */
+const QUEUE_BYTES_MAX_UNLIMITED = 1 << 20;
+
+/**
+ * A request counted outstanding until its reply and the watch events it caused on
+ * flow-controlled connections have all been written out (C 4.17 keeps the request's buffer
+ * referenced by those events: pend.ref.event_cnt).
+ */
+interface PendingRequest {
+  readonly conn: Connection;
+  events: number;
+  replied: boolean;
+}
+
+export interface OutFrame {
+  readonly frame: Buffer;
+  /** Bytes already in the ring (only the first frame of a queue is ever partly written). */
+  sent: number;
+  readonly reply: boolean;
+  pend: PendingRequest | undefined;
+  /** A watch event's payload, for C's duplicate-event check. */
+  readonly eventKey: string | undefined;
+}
+
+/** One connection's frames not yet wholly written (C's out_list), first in first out. */
+export class OutputQueue {
+  private items: (OutFrame | undefined)[] = [];
+  private head = 0;
+  /** Bytes (headers included) of the queued frames: charged to the domain's memory. */
+  bytes = 0;
+  /** Queued watch events by payload (C drops an event identical to one still queued). */
+  private readonly events = new Map<string, number>();
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  hasEvent(key: string): boolean {
+    return this.events.has(key);
+  }
+
+  push(item: OutFrame): void {
+    this.items.push(item);
+    this.bytes += item.frame.length;
+    if (item.eventKey !== undefined) this.events.set(item.eventKey, (this.events.get(item.eventKey) ?? 0) + 1);
+  }
+
+  first(): OutFrame | undefined {
+    return this.items[this.head];
+  }
+
+  shift(): OutFrame | undefined {
+    const item = this.items[this.head];
+    if (item === undefined) return undefined;
+    this.items[this.head++] = undefined;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      // Compact now and then, so that a long backlog drains in linear time.
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    this.bytes -= item.frame.length;
+    if (item.eventKey !== undefined) {
+      const n = this.events.get(item.eventKey)! - 1;
+      if (n === 0) this.events.delete(item.eventKey);
+      else this.events.set(item.eventKey, n);
+    }
+    return item;
+  }
+}
+
+/**
+ * What C 4.17 does with the output of unprivileged connections, and the reading it gates:
+ *
+ * - Each reply counts as outstanding for its domain until it is written out, and longer than
+ *   queued watch events it caused; while the count is at the outstanding quota, or the
+ *   domain's memory at its hard quota, the domain's requests are not read (domain_can_read()).
+ * - Queued frames are charged to the domain's memory until written out. A reply longer than
+ *   REPLY_UNCHECKED_BYTES_MAX that would reach the memory quota is answered ENOMEM; a watch
+ *   event that would is dropped, as is one identical to an event still queued (not for "@"
+ *   paths).
+ *
+ * Only a flow-controlled stream (a guest's ring, with writeSome()) ever has a queue; other
+ * streams take every frame at once, so their replies are written out as soon as they are made.
+ */
+export class GuestOutputs {
+  /** The unprivileged connection whose request is being handled, and its pending record. */
+  private requester: Connection | undefined;
+  private pend: PendingRequest | undefined;
+
+  /** `onProgress` runs after queued frames went out: held connections may be readable again. */
+  constructor(private readonly store: XsStore, private readonly onProgress: () => void) {}
+
+  /** C's domain_can_read() for an unprivileged connection: a counter compare on the hot path. */
+  canRead(conn: Connection): boolean {
+    const quotas = this.store.quotas;
+    if (conn.outstanding >= quotas.outstandingMax) return false;
+    const hard = quotas.memoryBytesMax;
+    if (hard === 0) return conn.queue.bytes < QUEUE_BYTES_MAX_UNLIMITED;
+    return this.store.memoryOf(conn.domid) < hard;
+  }
+
+  /** send_reply()'s check: whether a reply of `payloadBytes` must become ENOMEM instead. */
+  replyOverQuota(conn: Connection, payloadBytes: number): boolean {
+    if (payloadBytes <= REPLY_UNCHECKED_BYTES_MAX) return false;
+    return this.wouldReachQuota(conn, XS_HEADER_SIZE + payloadBytes);
+  }
+
+  private wouldReachQuota(conn: Connection, bytes: number): boolean {
+    const hard = this.store.quotas.memoryBytesMax;
+    return hard !== 0 && this.store.memoryOf(conn.domid) + bytes >= hard;
+  }
+
+  /**
+   * The connection whose request is being handled, when it is unprivileged (its replies and
+   * the events they cause are counted); undefined between requests and for privileged ones.
+   */
+  setRequester(conn: Connection | undefined): void {
+    this.requester = conn;
+    this.pend = undefined;
+  }
+
+  /** Queue (or write) the reply to the current request of unprivileged `conn`. */
+  sendReply(conn: Connection, frame: Buffer): void {
+    const pend = this.requester === conn ? this.pend : undefined;
+    conn.outstanding++;
+    if (conn.stream.writeSome === undefined) {
+      conn.stream.write(frame);
+      this.replyDone(conn, pend);
+      return;
+    }
+    if (this.enqueue(conn, frame, true, pend, undefined) === undefined) this.replyDone(conn, pend);
+  }
+
+  /** Queue (or write) a watch event for unprivileged `conn`; false when C would drop it. */
+  sendEvent(conn: Connection, frame: Buffer): boolean {
+    if (this.wouldReachQuota(conn, frame.length)) return false;
+    if (conn.stream.writeSome === undefined) {
+      conn.stream.write(frame);
+      return true;
+    }
+    const queue = conn.queue;
+    let key: string | undefined;
+    if (queue.length > 0) {
+      key = eventKey(frame);
+      if (key !== undefined && queue.hasEvent(key)) return false;
+      if (this.store.quotas.memoryBytesMax === 0 && queue.bytes > this.store.quotas.eventQueueBytesMax) return false;
+    }
+    const item = this.enqueue(conn, frame, false, undefined, key);
+    if (item !== undefined && this.requester !== undefined) {
+      const pend = (this.pend ??= { conn: this.requester, events: 0, replied: false });
+      pend.events++;
+      item.pend = pend;
+    }
+    return true;
+  }
+
+  /** Write what fits now (when nothing is queued before it) and queue the rest. */
+  private enqueue(conn: Connection, frame: Buffer, reply: boolean, pend: PendingRequest | undefined, key: string | undefined): OutFrame | undefined {
+    const queue = conn.queue;
+    let sent = 0;
+    if (queue.length === 0) {
+      sent = conn.stream.writeSome!(frame, 0);
+      if (sent === frame.length || conn.closed) return undefined;
+    }
+    // The key of an event that found the queue empty is made only now that it waits.
+    const item: OutFrame = { frame, sent, reply, pend, eventKey: reply ? undefined : key ?? eventKey(frame) };
+    queue.push(item);
+    this.store.adjustMemory(conn.domid, frame.length);
+    return item;
+  }
+
+  /** The ring may have room: write queued frames in order while they fit. */
+  pump(conn: Connection): void {
+    const queue = conn.queue;
+    if (queue.length === 0) return;
+    let done = false;
+    for (let item = queue.first(); item !== undefined; item = queue.first()) {
+      item.sent += conn.stream.writeSome!(item.frame, item.sent);
+      if (conn.closed) return;
+      if (item.sent < item.frame.length) break;
+      queue.shift();
+      this.store.adjustMemory(conn.domid, -item.frame.length);
+      if (item.reply) this.replyDone(conn, item.pend);
+      else this.eventDone(item.pend);
+      done = true;
+    }
+    if (done) this.onProgress();
+  }
+
+  /** The connection is gone: its queue is freed, and requests waiting on its events let go. */
+  drop(conn: Connection): void {
+    const queue = conn.queue;
+    if (queue.length === 0) return;
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
+      this.store.adjustMemory(conn.domid, -item.frame.length);
+      if (!item.reply) this.eventDone(item.pend);
+    }
+    this.onProgress();
+  }
+
+  private replyDone(conn: Connection, pend: PendingRequest | undefined): void {
+    if (pend !== undefined && pend.events > 0) pend.replied = true;
+    else conn.outstanding--;
+  }
+
+  private eventDone(pend: PendingRequest | undefined): void {
+    if (pend === undefined || --pend.events > 0 || !pend.replied) return;
+    pend.replied = false;
+    pend.conn.outstanding--;
+  }
+}
+
+/** A queued event's payload "<path>\0<token>\0" as a key; undefined for "@" paths, which C never drops as duplicates. */
+function eventKey(frame: Buffer): string | undefined {
+  return frame[XS_HEADER_SIZE] === 0x40 ? undefined : frame.toString('latin1', XS_HEADER_SIZE);
+}
