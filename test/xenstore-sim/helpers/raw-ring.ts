@@ -2,6 +2,7 @@ import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
 import { DaemonRingStream, XsRingPage } from '../../../src/xenstore-sim/ring/stream.js';
 import type { RingDoorbell } from '../../../src/xenstore-sim/ring/doorbell.js';
 import type { ByteStream, GuestConnector } from '../../../src/xenstore-sim/server/index.js';
+import { REQ, REQ_CONS, REQ_PROD, RING, RSP, RSP_CONS, RSP_PROD } from './xs-ring-offsets.js';
 
 /*
  * A guest that drives its xenstore ring page by hand, so a test can do what a well-behaved
@@ -9,13 +10,6 @@ import type { ByteStream, GuestConnector } from '../../../src/xenstore-sim/serve
  * ring indices and the bytes in rsp[]. The page layout is written out from xs_wire.h
  * (struct xenstore_domain_interface), independently of src/.
  */
-const REQ = 0; // char req[1024]
-const RSP = 1024; // char rsp[1024]
-const REQ_CONS = 2048;
-const REQ_PROD = 2052;
-const RSP_CONS = 2056;
-const RSP_PROD = 2060;
-const RING = 1024;
 
 /** Byte access to one ring page and the doorbell to the daemon. */
 interface PageAccess {

@@ -1,5 +1,6 @@
 import { closeSync, openSync, readSync, writeSync, constants } from 'node:fs';
 import { RawClient } from './raw-client.js';
+import { REQ, REQ_CONS, REQ_PROD, RING, RSP, RSP_CONS, RSP_PROD } from './xs-ring-offsets.js';
 
 /*
  * A guest's end of the oracle's fake xenstore ring: the 4 KiB file <fx>/ring-<domid> laid out
@@ -7,13 +8,6 @@ import { RawClient } from './raw-client.js';
  * src/), and the FIFO <fx>/evtchn that wakes the daemon when we write port 1000+domid to it.
  * The fake never notifies us, so replies are polled.
  */
-const REQ = 0; // char req[1024]
-const RSP = 1024; // char rsp[1024]
-const REQ_CONS = 2048;
-const REQ_PROD = 2052;
-const RSP_CONS = 2056;
-const RSP_PROD = 2060;
-const RING = 1024;
 
 export function ringFileClient(fxDir: string, domid: number): RawClient {
   const fd = openSync(`${fxDir}/ring-${domid}`, 'r+');
