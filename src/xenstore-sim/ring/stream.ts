@@ -1,4 +1,4 @@
-import type { ByteStream } from '../server/stream.js';
+import { ClosableStream, type ByteStream } from '../server/stream.js';
 import type { RingDoorbell } from './doorbell.js';
 import { XENSTORE_ERROR_RINGIDX, XENSTORE_SERVER_FEATURE_ERROR, XsRingOffset } from './layout.js';
 import { REQ_HALF, RING_CORRUPT, RSP_HALF, XsRingPage, type RingHalf } from './page.js';
@@ -27,7 +27,7 @@ const PASSES_PER_WAKE_MAX_DEFAULT = 8;
  * stream closes and, at the daemon end, sets the page's `error` to XENSTORE_ERROR_RINGIDX, as C
  * xenstored does. No loop here runs more than a fixed number of passes per wake-up.
  */
-export class RingByteStream implements ByteStream {
+export class RingByteStream extends ClosableStream implements ByteStream {
   private readonly inHalf: RingHalf;
   private readonly outHalf: RingHalf;
   private readonly pendingBytesMax: number;
@@ -45,8 +45,6 @@ export class RingByteStream implements ByteStream {
   private resumedInPull = false;
   /** Bytes writeSome() put into the ring during the current service pass (notified at its end). */
   private produced = 0;
-  private readonly closeCbs: (() => void)[] = [];
-  private closed = false;
   private servicing = false;
   private again = false;
   private immediate: NodeJS.Immediate | undefined;
@@ -57,6 +55,7 @@ export class RingByteStream implements ByteStream {
     private readonly doorbell: RingDoorbell,
     opts: RingStreamOptions = {},
   ) {
+    super();
     this.inHalf = end === 'guest' ? RSP_HALF : REQ_HALF;
     this.outHalf = end === 'guest' ? REQ_HALF : RSP_HALF;
     this.pendingBytesMax = opts.pendingBytesMax ?? PENDING_BYTES_MAX_DEFAULT;
@@ -114,11 +113,6 @@ export class RingByteStream implements ByteStream {
     else this.schedule();
   }
 
-  onClose(cb: () => void): void {
-    if (this.closed) queueMicrotask(cb);
-    else this.closeCbs.push(cb);
-  }
-
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -126,7 +120,7 @@ export class RingByteStream implements ByteStream {
     this.outQueue.length = 0;
     this.outBytes = 0;
     this.doorbell.close();
-    for (const cb of this.closeCbs.splice(0)) cb();
+    this.runCloseCallbacks();
   }
 
   /** Bytes written but not yet consumed by the peer: those still queued plus those in the ring. */

@@ -1,4 +1,4 @@
-import type { ByteStream } from './stream.js';
+import { ClosableStream, type ByteStream } from './stream.js';
 
 /**
  * Two connected in-process ByteStreams: what one side writes, the other receives on the next
@@ -12,11 +12,9 @@ export function memoryStreamPair(): [ByteStream, ByteStream] {
   return [a, b];
 }
 
-class MemoryStream implements ByteStream {
+class MemoryStream extends ClosableStream implements ByteStream {
   peer: MemoryStream | undefined;
   private dataCb: ((chunk: Buffer) => number | void) | undefined;
-  private closeCbs: (() => void)[] = [];
-  private closed = false;
   /** Chunks that arrived before a receiver was registered. */
   private early: Buffer[] = [];
 
@@ -34,17 +32,12 @@ class MemoryStream implements ByteStream {
     for (const chunk of early) cb(chunk);
   }
 
-  onClose(cb: () => void): void {
-    if (this.closed) queueMicrotask(cb);
-    else this.closeCbs.push(cb);
-  }
-
   close(): void {
     if (this.closed) return;
     this.closed = true;
     const peer = this.peer;
     queueMicrotask(() => {
-      for (const cb of this.closeCbs.splice(0)) cb();
+      this.runCloseCallbacks();
       peer?.close();
     });
   }

@@ -1,5 +1,5 @@
 import type { StreamSocket, StreamSocketApi } from '../../native/api.js';
-import type { ByteStream } from './stream.js';
+import { ClosableStream, type ByteStream } from './stream.js';
 
 /** send(2)'s "socket buffer full", as StreamSocket.write() returns it (-EAGAIN). */
 const EAGAIN_NEGATIVE = -11;
@@ -14,17 +14,16 @@ const EAGAIN_NEGATIVE = -11;
  * Bytes the socket did not take stay queued here, in order, and go out when it becomes
  * writable again; pendingBytes() reports them, as net.Socket's writableLength did.
  */
-export class NativeSocketStream implements ByteStream {
+export class NativeSocketStream extends ClosableStream implements ByteStream {
   private readonly socket: StreamSocket;
   private dataCb: ((chunk: Buffer) => number | void) | undefined;
-  private readonly closeCbs: (() => void)[] = [];
-  private closed = false;
   /** Unsent bytes: whole buffers, the first one sent up to `queueOffset`. */
   private readonly queue: Uint8Array[] = [];
   private queueOffset = 0;
   private queuedBytes = 0;
 
   constructor(api: StreamSocketApi, fd: number, private readonly recv: Buffer) {
+    super();
     this.socket = api.adopt(fd, recv, (bytes) => this.onRead(bytes), () => this.onWritable());
   }
 
@@ -50,18 +49,13 @@ export class NativeSocketStream implements ByteStream {
     this.dataCb = cb;
   }
 
-  onClose(cb: () => void): void {
-    if (this.closed) queueMicrotask(cb);
-    else this.closeCbs.push(cb);
-  }
-
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.socket.close();
     this.queue.length = 0;
     this.queuedBytes = 0;
-    for (const cb of this.closeCbs.splice(0)) cb();
+    this.runCloseCallbacks();
   }
 
   pendingBytes(): number {

@@ -60,3 +60,23 @@ export interface GuestConnector {
    */
   onDomainShutdown?(cb: (domid: number) => void): void;
 }
+
+/**
+ * What every ByteStream class does alike: the closed flag and the onClose() callbacks. A
+ * subclass sets `closed` when it closes and then calls runCloseCallbacks() (at once, or later
+ * when its peer must see the close first).
+ */
+export abstract class ClosableStream {
+  protected closed = false;
+  private readonly closeCbs: (() => void)[] = [];
+
+  onClose(cb: () => void): void {
+    if (this.closed) queueMicrotask(cb);
+    else this.closeCbs.push(cb);
+  }
+
+  /** Run each registered close callback once. */
+  protected runCloseCallbacks(): void {
+    for (const cb of this.closeCbs.splice(0)) cb();
+  }
+}
