@@ -3,7 +3,7 @@ import { SplitblkError } from '../../../util/errors.js';
 import type { JobDescription, TapdiskClient } from '../../../tapdisk/control/client.js';
 import { ERR_NO_JOB } from '../../../tapdisk/drivers/vhd/live/job.js';
 import { ERR_NO_TAPDISK, ERR_NO_VBD } from '../../../tapdisk/errors.js';
-import { connect, controlSockets, EXIT_NO_TAPDISK } from '../tap/common.js';
+import { EXIT_NO_TAPDISK, reachableTapdisks } from '../tap/common.js';
 import { kebab, progressBar } from '../image/output.js';
 
 /**
@@ -22,13 +22,7 @@ export const pollMs = 50;
 /** Find the tapdisk that runs job `id`; the caller ends the client. */
 export async function locateJob(rundir: string, id: string): Promise<{ client: TapdiskClient; job: JobDescription }> {
   let reached = false;
-  for (const socket of controlSockets(rundir)) {
-    let client: TapdiskClient;
-    try {
-      client = await connect(socket);
-    } catch {
-      continue;
-    }
+  for await (const client of reachableTapdisks(rundir)) {
     reached = true;
     try {
       return { client, job: await client.jobStatus(id) };

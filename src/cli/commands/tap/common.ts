@@ -75,9 +75,11 @@ export async function connect(socket: string): Promise<TapdiskClient> {
   return TapdiskClient.connect(socket, { timeoutMs: requestTimeoutMs });
 }
 
-/** Run `fn` with a client of every reachable tapdisk (unreachable sockets are skipped). */
-export async function eachTapdisk<T>(rundir: string, fn: (client: TapdiskClient) => Promise<T>): Promise<T[]> {
-  const out: T[] = [];
+/**
+ * Connect to each tapdisk of the run directory in turn, skipping the unreachable ones; the
+ * caller ends every client it is given.
+ */
+export async function* reachableTapdisks(rundir: string): AsyncGenerator<TapdiskClient> {
   for (const socket of controlSockets(rundir)) {
     let client: TapdiskClient;
     try {
@@ -85,6 +87,14 @@ export async function eachTapdisk<T>(rundir: string, fn: (client: TapdiskClient)
     } catch {
       continue;
     }
+    yield client;
+  }
+}
+
+/** Run `fn` with a client of every reachable tapdisk (unreachable sockets are skipped). */
+export async function eachTapdisk<T>(rundir: string, fn: (client: TapdiskClient) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const client of reachableTapdisks(rundir)) {
     try {
       out.push(await fn(client));
     } finally {
@@ -101,13 +111,7 @@ function matches(v: VbdDescription, s: Selector): boolean {
 
 /** Find the tapdisk serving the selected VBD; the caller ends the client. */
 export async function locate(rundir: string, s: Selector): Promise<{ client: TapdiskClient; vbd: VbdDescription }> {
-  for (const socket of controlSockets(rundir)) {
-    let client: TapdiskClient;
-    try {
-      client = await connect(socket);
-    } catch {
-      continue;
-    }
+  for await (const client of reachableTapdisks(rundir)) {
     const vbd = (await client.list().catch(() => [])).find((v) => matches(v, s));
     if (vbd) return { client, vbd };
     client.end();
