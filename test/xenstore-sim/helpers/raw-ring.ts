@@ -150,9 +150,10 @@ export class PageGuests implements GuestConnector {
 
 /**
  * Wait until `ring`'s indices stop moving (the daemon has done all it will do for now):
- * unchanged over `stableMs`, at most `timeoutMs`.
+ * unchanged over `stableMs`, at most `timeoutMs`. The window is long enough that a daemon
+ * descheduled mid-work on a loaded 2-core CI machine is not taken for one that has stopped.
  */
-export async function settle(ring: RawGuestRing, stableMs = 80, timeoutMs = 3000): Promise<RingIndices> {
+export async function settle(ring: RawGuestRing, stableMs = 150, timeoutMs = 5000): Promise<RingIndices> {
   const stepMs = 10;
   const deadline = Date.now() + timeoutMs;
   let last = JSON.stringify(ring.indices());
