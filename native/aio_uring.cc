@@ -1,6 +1,9 @@
 // The io_uring engine, on raw system calls (no liburing, so that Node's toolchain alone builds
-// it). Completions reach the Node loop through an eventfd registered with the ring and watched
-// by uv_poll: no thread of our own.
+// it). Completions reach the Node loop through uv_poll on the ring's own descriptor, which is
+// readable while the CQ holds entries (io_uring_poll): no thread of our own, and, unlike an
+// eventfd registered with the ring, nothing to read back after each harvest. A harvest that
+// empties the CQ makes the descriptor unreadable again by itself (libuv's epoll watch is
+// level-triggered), which spares a read(2) per submitted batch.
 //
 // Ring protocol (see io_uring(7)): we own the SQ tail and the CQ head, the kernel owns the SQ
 // head and the CQ tail. Without SQPOLL the kernel reads the SQ only inside io_uring_enter on
@@ -10,7 +13,6 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/io_uring.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -63,12 +65,28 @@ bool SupportsOurOps(int ringFd, bool* plainRw = nullptr) {
 
 class UringEngine;
 
-// The uv_poll_t outlives the engine until uv_close's callback, which also closes the eventfd.
+// The uv_poll_t outlives the engine until uv_close's callback, which also closes the ring's
+// descriptor: libuv takes the watch off epoll by number, so the number must stay ours until then.
 struct PollHolder {
   uv_poll_t poll;
   UringEngine* engine;
-  int eventFd;
+  int ringFd;
 };
+
+// Drops the ring now - closing it cancels whatever is still in flight (only at environment
+// teardown) - while the descriptor number stays ours, on /dev/null, until ClosePollHolder.
+void ReleaseRingFile(int fd) {
+  int devNull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (devNull < 0) return;  // Out of descriptors: the ring goes when ClosePollHolder closes it.
+  dup3(devNull, fd, O_CLOEXEC);
+  close(devNull);
+}
+
+void ClosePollHolder(uv_handle_t* handle) {
+  auto* holder = static_cast<PollHolder*>(handle->data);
+  if (holder->ringFd >= 0) close(holder->ringFd);
+  delete holder;
+}
 
 class UringEngine : public Engine {
  public:
@@ -84,7 +102,7 @@ class UringEngine : public Engine {
   void Close() override;
 
  private:
-  static void OnEventFd(uv_poll_t* poll, int status, int events);
+  static void OnRingReadable(uv_poll_t* poll, int status, int events);
   void Harvest();
   void FailUnsubmitted(int err);
   void WaitOutstanding();
@@ -155,25 +173,20 @@ bool UringEngine::Open(uv_loop_t* loop, uint32_t depth, std::string* error) {
   cqes_ = reinterpret_cast<io_uring_cqe*>(cq + params.cq_off.cqes);
   sqTailLocal_ = *sqTail_;
 
-  int eventFd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (eventFd < 0) return *error = std::string("eventfd: ") + std::strerror(errno), false;
-  if (Register(ringFd_, IORING_REGISTER_EVENTFD, &eventFd, 1) != 0) {
-    *error = std::string("IORING_REGISTER_EVENTFD: ") + std::strerror(errno);
-    close(eventFd);
-    return false;
-  }
-  holder_ = new PollHolder{uv_poll_t{}, this, eventFd};
+  holder_ = new PollHolder{uv_poll_t{}, this, -1};
   holder_->poll.data = holder_;
-  int rc = uv_poll_init(loop, &holder_->poll, eventFd);
-  if (rc == 0) rc = uv_poll_start(&holder_->poll, UV_READABLE, OnEventFd);
+  int rc = uv_poll_init(loop, &holder_->poll, ringFd_);
   if (rc != 0) {
-    *error = std::string("uv_poll: ") + uv_strerror(rc);
-    uv_close(reinterpret_cast<uv_handle_t*>(&holder_->poll), [](uv_handle_t* handle) {
-      auto* holder = static_cast<PollHolder*>(handle->data);
-      close(holder->eventFd);
-      delete holder;
-    });
+    delete holder_;
     holder_ = nullptr;
+    return *error = std::string("uv_poll_init: ") + uv_strerror(rc), false;
+  }
+  // Watched from here on, so the holder closes the number (Close() leaves it to the callback).
+  holder_->ringFd = ringFd_;
+  rc = uv_poll_start(&holder_->poll, UV_READABLE, OnRingReadable);
+  if (rc != 0) {
+    *error = std::string("uv_poll_start: ") + uv_strerror(rc);
+    Close();
     return false;
   }
   return true;
@@ -284,24 +297,17 @@ void UringEngine::Harvest() {
 }
 
 void UringEngine::Reap() {
-  // Load-acquire of the CQ tail, as in Harvest(): nothing to take unless the kernel posted.
-  if (holder_ == nullptr || *cqHead_ == __atomic_load_n(cqTail_, __ATOMIC_ACQUIRE)) return;
-  // The kernel signalled the eventfd for these CQEs too. Reset it before harvesting, as
-  // OnEventFd does, so the loop does not wake for completions taken here; a CQE posted after
-  // this read signals again.
-  uint64_t count;
-  while (read(holder_->eventFd, &count, sizeof count) < 0 && errno == EINTR) {
-  }
-  Harvest();
+  // Nothing to reset: once the harvest empties the CQ, the ring's descriptor polls unreadable
+  // again, so the loop does not wake for the completions taken here.
+  if (holder_ != nullptr) Harvest();
 }
 
-void UringEngine::OnEventFd(uv_poll_t* poll, int status, int) {
+void UringEngine::OnRingReadable(uv_poll_t* poll, int status, int) {
   auto* holder = static_cast<PollHolder*>(poll->data);
   if (status < 0 || holder->engine == nullptr) return;
-  // Reset the counter before harvesting: a CQE posted after our read of the tail signals again.
-  uint64_t count;
-  while (read(holder->eventFd, &count, sizeof count) < 0 && errno == EINTR) {
-  }
+  // Whatever the harvest leaves (past its round bound) keeps the descriptor readable, and the
+  // level-triggered watch reports it again on the next turn; a CQE posted after the harvest
+  // makes it readable anew.
   UringEngine* engine = holder->engine;
   engine->Harvest();
   engine->sink_->Deliver();  // last: JS may close the context (and this engine) from in here
@@ -337,12 +343,12 @@ void UringEngine::Close() {
   if (holder_ != nullptr) {
     uv_poll_stop(&holder_->poll);
     holder_->engine = nullptr;
-    // The eventfd is closed in the close callback, once libuv no longer polls its number.
-    uv_close(reinterpret_cast<uv_handle_t*>(&holder_->poll), [](uv_handle_t* handle) {
-      auto* holder = static_cast<PollHolder*>(handle->data);
-      close(holder->eventFd);
-      delete holder;
-    });
+    // The descriptor number is closed in the close callback, once libuv no longer polls it.
+    if (holder_->ringFd == ringFd_) {
+      ReleaseRingFile(ringFd_);
+      ringFd_ = -1;
+    }
+    uv_close(reinterpret_cast<uv_handle_t*>(&holder_->poll), ClosePollHolder);
     holder_ = nullptr;
   }
   if (sqes_ != MAP_FAILED) munmap(sqes_, sqesBytes_);
@@ -350,7 +356,7 @@ void UringEngine::Close() {
   if (sqRing_ != MAP_FAILED) munmap(sqRing_, sqRingBytes_);
   sqes_ = static_cast<io_uring_sqe*>(MAP_FAILED);
   cqRing_ = sqRing_ = MAP_FAILED;
-  // Closing the ring cancels whatever is still in flight (only at environment teardown).
+  // Not watched (the engine failed to open before its poll started): close it here.
   if (ringFd_ >= 0) close(ringFd_);
   ringFd_ = -1;
 }

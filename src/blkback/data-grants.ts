@@ -78,21 +78,28 @@ export class DataGrants {
    */
   map(req: BlkifRequest, count: number, writable: boolean, p: Pending): boolean {
     const table = p.table;
+    // Fields read once into locals: this loop runs for every segment of every request, and V8
+    // reloads a field after each store into a typed array it cannot prove unrelated.
+    const cache = this.cache;
+    const slotRegion = this.slotRegion;
+    let pinnedCount = p.pinnedCount;
     let transientCount = 0;
     for (let i = 0; i < count; i++) {
       const gref = req.gref[i]!;
-      table.offset[i] = req.firstSect[i]! * SECTOR_BYTES;
-      table.length[i] = (req.lastSect[i]! - req.firstSect[i]! + 1) * SECTOR_BYTES;
-      const slot = this.cache === null ? -1 : this.cachedSlot(gref);
+      const first = req.firstSect[i]!;
+      table.offset[i] = first * SECTOR_BYTES;
+      table.length[i] = (req.lastSect[i]! - first + 1) * SECTOR_BYTES;
+      const slot = cache === null ? -1 : this.cachedSlot(cache, gref);
       if (slot >= 0) {
-        this.cache!.pin(slot);
-        table.pinned[p.pinnedCount++] = slot;
-        table.region[i] = this.slotRegion[slot]!;
+        cache!.pin(slot);
+        table.pinned[pinnedCount++] = slot;
+        table.region[i] = slotRegion[slot]!;
       } else {
         this.refs[transientCount] = gref;
         this.segOf[transientCount++] = i;
       }
     }
+    p.pinnedCount = pinnedCount;
     if (transientCount === 0) return true;
     let mapping: ForeignMapping;
     try {
@@ -136,8 +143,7 @@ export class DataGrants {
   }
 
   /** The cache slot for `gref`, mapping and inserting it on a miss; -1 to map it per request. */
-  private cachedSlot(gref: number): number {
-    const cache = this.cache!;
+  private cachedSlot(cache: GrantLru<Persistent>, gref: number): number {
     const hit = cache.lookup(gref);
     if (hit >= 0) {
       this.counters.persistentHits++;

@@ -11,6 +11,9 @@ import { snapshot, VbdCounters, type RingCounterReport, type VbdStats } from './
 
 const EIO = 5;
 
+/** Settled once; `.then(fn)` queues fn as a plain V8 microtask (see scheduler.ts). */
+const settled = Promise.resolve();
+
 /** Whether `op` is one of the four request types (blkback passes only those; be safe anyway). */
 const knownOp = (op: number): boolean => op >= TdOp.Read && op <= TdOp.Discard;
 const ETIMEDOUT = 110;
@@ -101,6 +104,15 @@ export class Vbd implements Dispatchable {
   private dispatchNowMs = -1;
   /** Inside dispatch(): queueNow() must not run a request ahead of a batch being handed over. */
   private dispatching = false;
+  /** The time of the current run of asynchronous completions (negative: none under way). An
+   *  asynchronous driver delivers its completions in batches, one synchronous run each (an
+   *  io_uring harvest hands over every operation that finished), and they finished together
+   *  before the run began, so one clock read serves them all (a read per completion, ≈ 60 ns,
+   *  was 3 % of a cached 4 KiB read's CPU). A microtask posted by the run's first read ends the run. */
+  private completionNowMs = -1;
+  private readonly endCompletionRunBound = () => {
+    this.completionNowMs = -1;
+  };
 
   private readonly slots: Slot[];
   private readonly freeSlots: Int32Array;
@@ -421,7 +433,7 @@ export class Vbd implements Dispatchable {
   }
 
   private completeMembers(slot: Slot, status: TdStatus, errno: number): void {
-    const now = this.dispatchNowMs >= 0 ? this.dispatchNowMs : this.cfg.clock.now();
+    const now = this.dispatchNowMs >= 0 ? this.dispatchNowMs : this.completionNow();
     const count = slot.count;
     slot.count = 0;
     this.busyRequests -= count;
@@ -433,6 +445,15 @@ export class Vbd implements Dispatchable {
     }
   }
 
+  /** The time the current run of completions is recorded at; read once per run. */
+  private completionNow(): number {
+    if (this.completionNowMs < 0) {
+      this.completionNowMs = this.cfg.clock.now();
+      void settled.then(this.endCompletionRunBound);
+    }
+    return this.completionNowMs;
+  }
+
   private releaseSlot(slot: Slot, index: number): void {
     slot.state = SlotState.Free;
     slot.req.segRegion = slot.mergedRegion;
@@ -440,7 +461,9 @@ export class Vbd implements Dispatchable {
     slot.req.segLength = slot.mergedLength;
     this.freeSlots[this.freeCount++] = index;
     if (this.pendingCount > 0) this.cfg.scheduler.wake(this);
-    this.checkDrained();
+    // The test checkDrained() starts with, here where it runs once per operation: V8 does not
+    // inline the call, and it almost never has waiters.
+    if (this.drainWaiters.length !== 0) this.checkDrained();
   }
 
   /** Keep the timeout sweep running while operations are in flight (the sweep unrefs when idle). */

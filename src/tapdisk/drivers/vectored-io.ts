@@ -36,6 +36,14 @@ export class VectoredIo implements FileIoSink {
   /** Read or write `req`'s segments at `offset` bytes in `fd`. The caller checked `full`. */
   transfer(req: TdRequest, fd: number, offset: number): void {
     const perOp = this.io.iovecsPerOpMax;
+    if (req.segments !== 0 && req.segments <= perOp) {
+      // One operation, the common case: no division, and no walk of the lengths for the
+      // offsets of later operations.
+      const token = this.take(req, 1);
+      if (req.op === TdOp.Read) this.io.readv(fd, offset, req.segRegion, req.segOffset, req.segLength, 0, req.segments, this, token);
+      else this.io.writev(fd, offset, req.segRegion, req.segOffset, req.segLength, 0, req.segments, this, token);
+      return;
+    }
     const token = this.take(req, Math.max(1, Math.ceil(req.segments / perOp)));
     if (req.segments === 0) {
       this.fileIoDone(token, 0);
