@@ -48,6 +48,7 @@ import {
   verdictStatus,
   type VbdCaps,
 } from './validate.js';
+import { postMicrotask } from '../util/microtask.js';
 
 const PAGE_BYTES = 4096;
 
@@ -88,12 +89,6 @@ export interface RingQueueOptions {
 }
 
 export const RING_ERROR = 'SPLITBLK_ERR_RING';
-
-/**
- * Settled once; `.then(fn)` queues fn as a plain V8 microtask. queueMicrotask() would also
- * create an async resource for every call, which costs more than the push it schedules.
- */
-const settled = Promise.resolve();
 
 export class RingQueue {
   readonly size: number;
@@ -536,7 +531,7 @@ export class RingQueue {
     if (this.inPass || this.pushPosted) return;
     this.pushPosted = true;
     // Responses finished in the same tick (one batch of completions) go out with one push.
-    void settled.then(this.pushBound);
+    postMicrotask(this.pushBound);
   }
 
   private push(): void {

@@ -1,14 +1,9 @@
 import { AIO_CQE_SIZE, AIO_IOV_SIZE, AIO_SQE_SIZE, AioOp, type AioContext } from '../native/api.js';
 import { assert } from '../util/assert.js';
 import type { FileIo, FileIoSink } from './api.js';
+import { postMicrotask } from '../util/microtask.js';
 
 const EAGAIN = 11;
-/**
- * Settled once; `.then(fn)` queues fn as a plain V8 microtask. queueMicrotask() would also
- * create an async resource (an AsyncResource and a bound function) for every call, which costs
- * several hundred nanoseconds: a good share of a small batch's submit.
- */
-const settled = Promise.resolve();
 /** Linux's UIO_MAXIOV: the most iovecs one preadv/pwritev (or io_uring readv) takes. */
 const IOV_MAX = 1024;
 
@@ -173,7 +168,7 @@ export class AioFileIo implements FileIo {
     this.staged++;
     if (!this.posted) {
       this.posted = true;
-      void settled.then(this.flushBound);
+      postMicrotask(this.flushBound);
     }
   }
 

@@ -1,3 +1,5 @@
+import { postMicrotask } from '../util/microtask.js';
+
 /**
  * Round-robin dispatch across the VBDs of one process. A VBD with queued requests asks to be
  * woken; one microtask later the scheduler visits every woken VBD in turn, letting each hand at
@@ -13,12 +15,6 @@ export interface Dispatchable {
   /** Whether requests are queued (dispatchable or not). */
   hasWork(): boolean;
 }
-
-/**
- * Settled once; `.then(fn)` queues fn as a plain V8 microtask. queueMicrotask() would also
- * create an async resource for every call, which costs more than the run it schedules.
- */
-const settled = Promise.resolve();
 
 export class Scheduler {
   private readonly runList: Dispatchable[] = [];
@@ -41,7 +37,7 @@ export class Scheduler {
     }
     if (!this.posted && !this.running) {
       this.posted = true;
-      void settled.then(this.runBound);
+      postMicrotask(this.runBound);
     }
   }
 

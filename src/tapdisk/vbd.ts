@@ -8,11 +8,9 @@ import { coalesce, MergePlan, planMerges, type MergeLimits } from './merge.js';
 import type { Dispatchable, Scheduler } from './scheduler.js';
 import { Slot, SlotState } from './slot.js';
 import { snapshot, VbdCounters, type RingCounterReport, type VbdStats } from './stats.js';
+import { postMicrotask } from '../util/microtask.js';
 
 const EIO = 5;
-
-/** Settled once; `.then(fn)` queues fn as a plain V8 microtask (see scheduler.ts). */
-const settled = Promise.resolve();
 
 /** Whether `op` is one of the four request types (blkback passes only those; be safe anyway). */
 const knownOp = (op: number): boolean => op >= TdOp.Read && op <= TdOp.Discard;
@@ -449,7 +447,7 @@ export class Vbd implements Dispatchable {
   private completionNow(): number {
     if (this.completionNowMs < 0) {
       this.completionNowMs = this.cfg.clock.now();
-      void settled.then(this.endCompletionRunBound);
+      postMicrotask(this.endCompletionRunBound);
     }
     return this.completionNowMs;
   }
