@@ -24,6 +24,14 @@ export class VbdCounters {
     if (bucket >= LATENCY_BUCKETS) bucket = LATENCY_BUCKETS - 1;
     this.latency[bucket]! += 1;
   }
+
+  /** record() for a request that completed inside the call that queued it: latency 0. */
+  recordNow(op: TdOp, sectors: number, ok: boolean): void {
+    this.requests[op]! += 1;
+    this.sectors[op]! += sectors;
+    if (!ok) this.errors[op]! += 1;
+    this.latency[0]! += 1;
+  }
 }
 
 /** A snapshot of a VBD's statistics, as the control plane reports it. */
