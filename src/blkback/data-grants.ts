@@ -78,32 +78,38 @@ export class DataGrants {
    */
   map(req: BlkifRequest, count: number, writable: boolean, p: Pending): boolean {
     const table = p.table;
-    // Fields read once into locals: this loop runs for every segment of every request, and V8
-    // reloads a field after each store into a typed array it cannot prove unrelated.
     const cache = this.cache;
-    const slotRegion = this.slotRegion;
-    let pinnedCount = p.pinnedCount;
     let transientCount = 0;
+    let hits = 0;
     for (let i = 0; i < count; i++) {
       const gref = req.gref[i]!;
       const first = req.firstSect[i]!;
       table.offset[i] = first * SECTOR_BYTES;
       table.length[i] = (req.lastSect[i]! - first + 1) * SECTOR_BYTES;
-      const slot = cache === null ? -1 : this.cachedSlot(cache, gref);
+      // A hit is looked up here and the rest left to cachedSlot(), which keeps this loop small
+      // enough to be inlined into the ring pass.
+      let slot = cache === null ? -1 : cache.lookup(gref);
+      if (slot >= 0) hits++;
+      else if (cache !== null) slot = this.cachedSlot(gref);
       if (slot >= 0) {
         cache!.pin(slot);
-        table.pinned[pinnedCount++] = slot;
-        table.region[i] = slotRegion[slot]!;
+        table.pinned[p.pinnedCount++] = slot;
+        table.region[i] = this.slotRegion[slot]!;
       } else {
         this.refs[transientCount] = gref;
         this.segOf[transientCount++] = i;
       }
     }
-    p.pinnedCount = pinnedCount;
-    if (transientCount === 0) return true;
+    if (hits !== 0) this.counters.persistentHits += hits;
+    return transientCount === 0 || this.mapTransient(p, transientCount, writable);
+  }
+
+  /** Map the `count` grants listed in refs/segOf for `p` alone, in one call. */
+  private mapTransient(p: Pending, count: number, writable: boolean): boolean {
+    const table = p.table;
     let mapping: ForeignMapping;
     try {
-      mapping = this.mapper.mapGrantRefs(this.domid, this.refs, transientCount, writable);
+      mapping = this.mapper.mapGrantRefs(this.domid, this.refs, count, writable);
     } catch {
       this.release(p);
       return false;
@@ -115,7 +121,7 @@ export class DataGrants {
     }
     p.transient = mapping;
     p.transientRegion = region;
-    for (let j = 0; j < transientCount; j++) {
+    for (let j = 0; j < count; j++) {
       const i = this.segOf[j]!;
       table.region[i] = region;
       table.offset[i]! += j * PAGE_BYTES;
@@ -125,9 +131,13 @@ export class DataGrants {
 
   /** Drop what `p` holds: unpin its cached grants, unmap its per-request mapping. */
   release(p: Pending): void {
-    const table = p.table;
-    for (let i = 0; i < p.pinnedCount; i++) this.cache!.unpin(table.pinned[i]!);
-    p.pinnedCount = 0;
+    const n = p.pinnedCount;
+    if (n !== 0) {
+      const pinned = p.table.pinned;
+      const cache = this.cache!;
+      for (let i = 0; i < n; i++) cache.unpin(pinned[i]!);
+      p.pinnedCount = 0;
+    }
     if (p.transient !== null) {
       this.regions.unregisterRegion(p.transientRegion);
       p.transient.unmap();
@@ -142,13 +152,9 @@ export class DataGrants {
     this.cache?.clear();
   }
 
-  /** The cache slot for `gref`, mapping and inserting it on a miss; -1 to map it per request. */
-  private cachedSlot(cache: GrantLru<Persistent>, gref: number): number {
-    const hit = cache.lookup(gref);
-    if (hit >= 0) {
-      this.counters.persistentHits++;
-      return hit;
-    }
+  /** The cache slot for `gref`, which missed the cache: mapped and inserted, or -1 to map it per request. */
+  private cachedSlot(gref: number): number {
+    const cache = this.cache!;
     this.counters.persistentMisses++;
     if (cache.full) {
       this.counters.persistentOverflows++;

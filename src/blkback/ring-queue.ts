@@ -16,6 +16,7 @@
  */
 import type { DomId, EventChannels, EvtchnPort, ForeignMapping, GrantMapper } from '../hypervisor/api.js';
 import { BackRing } from '../ring/back.js';
+import type { SharedRing } from '../ring/sring.js';
 import { SplitblkError } from '../util/errors.js';
 import { TdOp, TdStatus, type TdRequest } from '../tapdisk/api.js';
 import { DataGrants, type RegionPort } from './data-grants.js';
@@ -104,6 +105,12 @@ export class RingQueue {
   /** Cached indirect pages, with persistent grants only. */
   private readonly indirectPages: IndirectPages | null;
   private readonly o: RingQueueOptions;
+  // What every request uses, loaded once here rather than through `o` on each request.
+  private readonly sring: SharedRing;
+  private readonly codec: BlkifCodec;
+  private readonly caps: VbdCaps;
+  private readonly counters: RingCounters;
+  private readonly disk: DiskPort;
 
   private scheduled = false;
   /** A microtask will push (for responses completed outside a processing pass). */
@@ -145,8 +152,13 @@ export class RingQueue {
     start: number,
   ) {
     this.o = o;
+    this.codec = o.codec;
+    this.caps = o.caps;
+    this.counters = o.counters;
+    this.disk = o.disk;
     this.startNow = o.disk.queueNow !== undefined;
     this.ring = BackRing.attach(mapping.buffer, 0, mapping.pages * PAGE_BYTES, o.codec, start);
+    this.sring = this.ring.sring;
     this.size = this.ring.size;
     this.pushEvery = Math.max(1, this.size >>> 1);
     this.pool = [];
@@ -230,7 +242,7 @@ export class RingQueue {
   }
 
   private onEvent(): void {
-    const c = this.o.counters;
+    const c = this.counters;
     c.notifyIn++;
     if (this.ring.unconsumedRequests() === 0 && this.parked === null && this.barrier === null) {
       c.spuriousEvents++;
@@ -284,8 +296,8 @@ export class RingQueue {
   private pass(): void {
     this.scheduled = false;
     if (this.stopped || this.halted) return;
-    if (!this.o.disk.accepting) {
-      this.resumeOff ??= this.o.disk.onResume(() => {
+    if (!this.disk.accepting) {
+      this.resumeOff ??= this.disk.onResume(() => {
         this.resumeOff?.();
         this.resumeOff = null;
         this.schedule();
@@ -300,8 +312,8 @@ export class RingQueue {
       if (ring.requestProdOverflow(prod)) return this.halt(prod);
       while (ring.reqCons !== prod && !this.blocked() && !ring.requestConsOverflow(ring.reqCons)) {
         if (handled === this.o.requestsPerEventMax) {
-          this.o.counters.reschedules++;
-          this.o.counters.recordBatch(handled);
+          this.counters.reschedules++;
+          this.counters.recordBatch(handled);
           this.schedule();
           return;
         }
@@ -318,7 +330,7 @@ export class RingQueue {
       // RING_FINAL_CHECK_FOR_REQUESTS: re-arm req_event, then look once more.
       if (!ring.finalCheckForRequests()) break;
     }
-    this.o.counters.recordBatch(handled);
+    this.counters.recordBatch(handled);
   }
 
   private halt(prod: number): void {
@@ -332,14 +344,35 @@ export class RingQueue {
   /** Copy request `cons` out of the ring once, validate the copy, start it. */
   private handle(cons: number): void {
     const req = this.scratch;
-    this.o.codec.readRequest(this.ring.sring, this.ring.requestSlot(cons), req);
+    this.codec.readRequest(this.sring, this.sring.slotOffset(cons), req);
     const p = this.alloc();
     p.idLo = req.idLo;
     p.idHi = req.idHi;
+    const op = req.operation;
+    const n = req.nrSegments;
+    // The common case, a direct READ or WRITE, answered here as checkOp() answers it (a segment
+    // count in 1..11, no WRITE to a read-only VBD); everything else goes through checkOp().
+    if (n !== 0 && n <= BLKIF_MAX_SEGMENTS_PER_REQUEST) {
+      if (op === BLKIF_OP_READ) {
+        p.responseOp = op;
+        this.counters.rdReq++;
+        return this.startData(p, req, n, false);
+      }
+      if (op === BLKIF_OP_WRITE && !this.caps.readonly) {
+        p.responseOp = op;
+        this.counters.wrReq++;
+        return this.startData(p, req, n, true);
+      }
+    }
+    this.handleOther(p, req);
+  }
+
+  /** handle() for every request but a valid direct READ or WRITE. */
+  private handleOther(p: Pending, req: BlkifRequest): void {
     p.responseOp = responseOp(req.operation, req.indirectOp);
-    const v = checkOp(req.operation, req.indirectOp, req.nrSegments, this.o.caps);
+    const v = checkOp(req.operation, req.indirectOp, req.nrSegments, this.caps);
     if (v !== Verdict.Ok) return this.reject(p, v);
-    const c = this.o.counters;
+    const c = this.counters;
     switch (req.operation) {
       case BLKIF_OP_READ:
         c.rdReq++;
@@ -380,17 +413,17 @@ export class RingQueue {
   }
 
   private startDiscard(p: Pending, req: BlkifRequest): void {
-    const v = checkRange(req.sectorNumber, req.nrSectors, this.o.caps);
+    const v = checkRange(req.sectorNumber, req.nrSectors, this.caps);
     if (v !== Verdict.Ok) return this.reject(p, v);
     if (req.nrSectors === 0) return this.finish(p, BLKIF_RSP_OKAY);
     const td = p.td;
     td.op = TdOp.Discard;
     td.sector = req.sectorNumber;
     td.sectors = req.nrSectors;
-    td.secure = discardIsSecure(req.flag, this.o.caps);
+    td.secure = discardIsSecure(req.flag, this.caps);
     td.segments = 0;
     p.sectors = req.nrSectors;
-    this.o.counters.dsSect += req.nrSectors;
+    this.counters.dsSect += req.nrSectors;
     this.submit(p);
   }
 
@@ -402,7 +435,7 @@ export class RingQueue {
       this.tablesMade++;
     }
     if (table === undefined) {
-      this.o.counters.ooReq++;
+      this.counters.ooReq++;
       this.parked = p;
       return;
     }
@@ -429,7 +462,7 @@ export class RingQueue {
   private startData(p: Pending, req: BlkifRequest, n: number, write: boolean): void {
     const sectors = checkSegments(req.firstSect, req.lastSect, n);
     if (sectors < 0) return this.reject(p, Verdict.SegmentBounds);
-    const v = checkRange(req.sectorNumber, sectors, this.o.caps);
+    const v = checkRange(req.sectorNumber, sectors, this.caps);
     if (v !== Verdict.Ok) return this.reject(p, v);
     // A READ fills the guest's pages (writable mapping); a WRITE only reads them.
     if (!this.data.map(req, n, !write, p)) return this.reject(p, Verdict.MapFailed);
@@ -439,8 +472,8 @@ export class RingQueue {
     td.sectors = sectors;
     td.segments = n;
     p.sectors = sectors;
-    if (write) this.o.counters.wrSect += sectors;
-    else this.o.counters.rdSect += sectors;
+    if (write) this.counters.wrSect += sectors;
+    else this.counters.rdSect += sectors;
     this.submit(p);
   }
 
@@ -456,8 +489,8 @@ export class RingQueue {
     p.stage = Stage.Io;
     // May complete at once (a synchronous disk): finish() then runs inside this call, and
     // nothing here or in the callers touches `p` afterwards.
-    if (this.startNow) this.o.disk.queueNow!(p.td);
-    else this.o.disk.queue(p.td);
+    if (this.startNow) this.disk.queueNow!(p.td);
+    else this.disk.queue(p.td);
   }
 
   private completed(tag: number, status: TdStatus): void {
@@ -470,7 +503,7 @@ export class RingQueue {
       td.sector = 0;
       td.sectors = 0;
       td.segments = 0;
-      this.o.disk.queue(td);
+      this.disk.queue(td);
       return;
     }
     this.finish(p, status === TdStatus.Ok ? BLKIF_RSP_OKAY : status === TdStatus.NotSupported ? BLKIF_RSP_EOPNOTSUPP : BLKIF_RSP_ERROR);
@@ -483,28 +516,30 @@ export class RingQueue {
   /** Release what `p` holds, write its response, and let blocked work continue. */
   private finish(p: Pending, status: number): void {
     this.data.release(p);
-    let tableFreed = false;
-    if (p.table !== p.own) {
-      this.tables.push(p.table);
-      tableFreed = true;
-    }
-    const offset = this.ring.produceResponse();
-    this.o.codec.writeResponse(this.ring.sring, offset, p.idLo, p.idHi, p.responseOp, status);
-    if (status === BLKIF_RSP_ERROR) this.o.counters.errors++;
-    else if (status === BLKIF_RSP_EOPNOTSUPP) this.o.counters.notSupported++;
+    const tableFreed = p.table !== p.own;
+    if (tableFreed) this.tables.push(p.table);
+    this.codec.writeResponse(this.sring, this.ring.produceResponse(), p.idLo, p.idHi, p.responseOp, status);
+    if (status === BLKIF_RSP_ERROR) this.counters.errors++;
+    else if (status === BLKIF_RSP_EOPNOTSUPP) this.counters.notSupported++;
     const wasBarrier = this.barrier === p;
     p.reset();
     this.free[this.freeCount++] = p.td.tag;
     this.busy--;
     this.responseProduced();
+    // Kept apart so that the common case (no barrier, no parked request, nobody draining)
+    // stays small enough to be inlined.
+    if (this.barrier !== null || tableFreed || this.drainWaiters.length !== 0) this.unblock(wasBarrier, tableFreed);
+  }
 
+  /** After a response: start a drained barrier, resume a parked request, wake drain waiters. */
+  private unblock(wasBarrier: boolean, tableFreed: boolean): void {
     if (wasBarrier) {
       this.barrier = null;
       this.schedule();
     } else if (this.barrier !== null && this.barrier.stage === Stage.Draining && this.busy === 1) {
       const b = this.barrier;
       b.stage = Stage.Io;
-      this.o.disk.queue(b.td);
+      this.disk.queue(b.td);
     }
     if (tableFreed && this.parked !== null) this.schedule();
     if (this.busy === 0 && this.drainWaiters.length > 0) {
@@ -538,7 +573,7 @@ export class RingQueue {
     if (this.unpushed === 0) return;
     this.unpushed = 0;
     if (this.ring.pushResponsesAndCheckNotify()) {
-      this.o.counters.notifyOut++;
+      this.counters.notifyOut++;
       try {
         this.o.evtchn.notify(this.port);
       } catch {
