@@ -27,27 +27,33 @@ class NullImage implements ImageDriver {
   constructor(readonly info: ImageInfo, private readonly env: DriverEnv, private readonly readZeroes: boolean) {}
 
   queue(req: TdRequest): void {
-    if (req.op === TdOp.Read && this.readZeroes) {
-      const regions = this.env.regions;
-      const count = req.segments;
-      let bytes = 0;
-      for (let s = 0; s < count; s++) {
-        const view = regions.view(req.segRegion[s]!);
-        const from = req.segOffset[s]!;
-        const to = from + req.segLength[s]!;
-        if (to > view.length) {
-          this.env.copies.bytesCopied += bytes;
-          req.done(req, TdStatus.Error, 14 /* EFAULT */);
-          return;
-        }
-        const length = to - from;
-        if (length <= ZERO_BYTES && length % SECTOR_SIZE === 0) view.set(ZEROS[length / SECTOR_SIZE]!, from);
-        else view.fill(0, from, to);
-        bytes += length;
-      }
-      this.env.copies.bytesCopied += bytes;
-    }
+    // The fill is a method of its own so that queue() stays small enough to be inlined into
+    // the VBD's queueNow(), which runs it once per request.
+    if (req.op === TdOp.Read && this.readZeroes && !this.zeroFill(req)) return;
     req.done(req, TdStatus.Ok, 0);
+  }
+
+  /** Write zeros into a READ's segments; false when one lies outside its region (answered EFAULT). */
+  private zeroFill(req: TdRequest): boolean {
+    const regions = this.env.regions;
+    const count = req.segments;
+    let bytes = 0;
+    for (let s = 0; s < count; s++) {
+      const view = regions.view(req.segRegion[s]!);
+      const from = req.segOffset[s]!;
+      const to = from + req.segLength[s]!;
+      if (to > view.length) {
+        this.env.copies.bytesCopied += bytes;
+        req.done(req, TdStatus.Error, 14 /* EFAULT */);
+        return false;
+      }
+      const length = to - from;
+      if (length <= ZERO_BYTES && length % SECTOR_SIZE === 0) view.set(ZEROS[length / SECTOR_SIZE]!, from);
+      else view.fill(0, from, to);
+      bytes += length;
+    }
+    this.env.copies.bytesCopied += bytes;
+    return true;
   }
 
   async close(): Promise<void> {}
