@@ -132,3 +132,35 @@ test('random reads, writes, discards and flushes through queueNow and queue comp
   const stats = vbd.stats();
   t.is(stats.read.requests + stats.write.requests + stats.flush.requests + stats.discard.requests, requestsMax);
 });
+
+test('a request a synchronous driver keeps times out with EIO; its late completion is ignored and queueNow runs inline again', async (t) => {
+  const tapdisk = new Tapdisk({ aio: null });
+  t.teardown(() => tapdisk.close());
+  const memory = new Uint8Array(8192);
+  const region = tapdisk.registerRegion(memory.buffer);
+  const inner = await openImage('ram:1M?id=keeps', {}, {
+    regions: tapdisk.regions, io: null, copies: { bytesCopied: 0 }, depthMax: 64, store: new Map(),
+    openImage: () => Promise.reject(new Error('no parents')),
+  });
+  const holding = Object.assign(new HoldingDriver(inner), { synchronous: true }) as HoldingDriver;
+  const vbd = vbdOver(holding, { timeoutMs: 20 });
+  t.teardown(() => vbd.close());
+  let calls = 0;
+  const kept = submitNow(vbd, setRequest(makeRequest(), TdOp.Read, 0, 8, region, 0));
+  kept.done.then(() => calls++);
+  t.false(kept.inline);
+  const outcome = await kept.done;
+  t.is(outcome.status, TdStatus.Error);
+  t.is(outcome.errno, 110, 'ETIMEDOUT');
+  t.is(vbd.stats().timeouts, 1);
+  t.is(vbd.stats().inFlight, 0);
+  holding.completeAll(TdStatus.Ok);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.is(calls, 1, 'the late completion reaches nobody');
+  // The VBD is idle again: the next request goes straight to the driver, and completes.
+  const next = setRequest(makeRequest(), TdOp.Read, 0, 8, region, 4096);
+  const r = submitNow({ queueNow: (req) => { vbd.queueNow(req); holding.releaseReversed(); } }, next);
+  t.true(r.inline);
+  t.is((await r.done).status, TdStatus.Ok);
+  t.is(vbd.stats().read.requests, 2);
+});
