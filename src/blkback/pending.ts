@@ -49,8 +49,6 @@ export class Pending {
   flushAfter = false;
   /** A WRITE_BARRIER: later requests wait until it completes. */
   barrier = false;
-  /** Sectors the I/O covers, for the counters. */
-  sectors = 0;
   /** The per-request mapping of grants that are not (or could not be) cached persistently. */
   transient: ForeignMapping | null = null;
   transientRegion = -1;
@@ -85,14 +83,11 @@ export class Pending {
     this.td.segLength = table.length;
   }
 
+  /** Back to the pool, after DataGrants.release() (which already dropped the grants' fields). */
   reset(): void {
     this.stage = Stage.Free;
     this.flushAfter = false;
     this.barrier = false;
-    this.sectors = 0;
-    this.transient = null;
-    this.transientRegion = -1;
-    this.pinnedCount = 0;
     this.td.segments = 0;
     this.td.secure = false;
     if (this.table !== this.own) this.useTable(this.own);

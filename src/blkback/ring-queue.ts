@@ -422,7 +422,6 @@ export class RingQueue {
     td.sectors = req.nrSectors;
     td.secure = discardIsSecure(req.flag, this.caps);
     td.segments = 0;
-    p.sectors = req.nrSectors;
     this.counters.dsSect += req.nrSectors;
     this.submit(p);
   }
@@ -471,7 +470,6 @@ export class RingQueue {
     td.sector = req.sectorNumber;
     td.sectors = sectors;
     td.segments = n;
-    p.sectors = sectors;
     if (write) this.counters.wrSect += sectors;
     else this.counters.rdSect += sectors;
     this.submit(p);
