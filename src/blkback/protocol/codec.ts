@@ -87,6 +87,10 @@ export class BlkifCodec implements RingLayout {
   private readonly rsId: number;
   private readonly rsOperation: number;
   private readonly rsStatus: number;
+  /** The response word holding `operation`, the padding byte after it and `status` (both ABIs). */
+  private readonly rsOpWord: number;
+  /** The byte offset of x86_64's trailing padding word; -1 for x86_32, which has none. */
+  private readonly rsPadWord: number;
 
   constructor(abi: Abi, protocol: string) {
     this.abi = abi.name;
@@ -122,6 +126,12 @@ export class BlkifCodec implements RingLayout {
     this.rsId = l.response.offsetOf('id');
     this.rsOperation = l.response.offsetOf('operation');
     this.rsStatus = l.response.offsetOf('status');
+    this.rsOpWord = this.rsOperation;
+    this.rsPadWord = this.responseSize === this.rsOpWord + 8 ? this.rsOpWord + 4 : -1;
+    // writeResponse() stores whole words: id in two, operation | status << 16 in the next, then
+    // the padding word if the ABI has one.
+    assert(this.rsOperation % 4 === 0 && this.rsStatus === this.rsOperation + 2 && this.rsId + 8 <= this.rsOpWord &&
+      (this.rsPadWord >= 0 || this.responseSize === this.rsOpWord + 4), 'response layout in words');
     // The common header every layout shares: the operation byte first, so it can be read
     // before the layout is known.
     assert(this.rqOperation === 0 && l.discard.offsetOf('operation') === 0 && l.indirect.offsetOf('operation') === 0, 'operation at 0');
@@ -208,13 +218,12 @@ export class BlkifCodec implements RingLayout {
    */
   writeResponse(dst: SlotMemory, offset: number, idLo: number, idHi: number, operation: number, status: number): void {
     const v = dst.view;
-    // Zeroed a word at a time: a response is 3 or 4 words, and TypedArray.prototype.fill is a
-    // runtime call that costs more than the stores it makes (this runs once per request).
-    for (let w = 0; w < this.responseSize; w += 4) v.setUint32(offset + w, 0, LE);
+    // Whole words, each stored once, padding included: this runs once per request, and it
+    // measured half the cost of zeroing the response and then storing each field.
     v.setUint32(offset + this.rsId, idLo >>> 0, LE);
     v.setUint32(offset + this.rsId + 4, idHi >>> 0, LE);
-    v.setUint8(offset + this.rsOperation, operation & 0xff);
-    v.setInt16(offset + this.rsStatus, status, LE);
+    v.setUint32(offset + this.rsOpWord, (operation & 0xff) | ((status & 0xffff) << 16), LE);
+    if (this.rsPadWord >= 0) v.setUint32(offset + this.rsPadWord, 0, LE);
   }
 
   /** Frontend side: read a response (each field once) into `out`. */
