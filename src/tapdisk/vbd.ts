@@ -260,8 +260,12 @@ export class Vbd implements Dispatchable {
     c.segLength = req.segLength;
     this.nowOf = req;
     this.busyRequests++;
-    driver.queue(c);
-    if (this.nowOf !== null) this.keptNow(req);
+    try {
+      driver.queue(c);
+    } finally {
+      // Kept, or lost to a driver that threw: either way the timeout sweep now answers for it.
+      if (this.nowOf !== null) this.keptNow(req);
+    }
   }
 
   /** The carrier's completion: inside queueNow() (the usual case), or late, after keptNow(). */

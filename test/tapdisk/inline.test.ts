@@ -164,3 +164,24 @@ test('a request a synchronous driver keeps times out with EIO; its late completi
   t.is((await r.done).status, TdStatus.Ok);
   t.is(vbd.stats().read.requests, 2);
 });
+
+test('a synchronous driver that throws: the request times out with EIO and the VBD still drains', async (t) => {
+  const throwing: ImageDriver = {
+    info: { sectors: 2048, sectorSize: 512, physicalSectorSize: 512, readonly: false, discard: false, chain: ['throwing:'] },
+    synchronous: true,
+    queue: () => {
+      throw new Error('driver bug');
+    },
+    close: async () => {},
+  };
+  const vbd = vbdOver(throwing, { timeoutMs: 20 });
+  t.teardown(() => vbd.close());
+  let outcome: Outcome | undefined;
+  const req = setRequest(makeRequest(), TdOp.Read, 0, 8, 0, 0);
+  req.done = (_r, status, errno) => (outcome = { status, errno });
+  t.throws(() => vbd.queueNow(req), { message: 'driver bug' });
+  t.is(vbd.stats().inFlight, 1);
+  await vbd.pause();
+  t.deepEqual(outcome, { status: TdStatus.Error, errno: 110 });
+  t.is(vbd.stats().timeouts, 1);
+});
