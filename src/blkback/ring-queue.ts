@@ -91,6 +91,14 @@ export interface RingQueueOptions {
 
 export const RING_ERROR = 'SPLITBLK_ERR_RING';
 
+/**
+ * Event-loop turns a ring keeps polling for requests after a pass that found work, before it
+ * re-arms req_event and sleeps. A turn with nothing else to do costs a microsecond or two (an
+ * epoll_wait with no timeout), so an idle ring spins for some microseconds after its last
+ * request and then costs nothing.
+ */
+const IDLE_POLL_TURNS_MAX = 8;
+
 export class RingQueue {
   readonly size: number;
   private readonly ring: BackRing;
@@ -132,6 +140,8 @@ export class RingQueue {
   /** A barrier in progress: later requests wait for it. */
   private barrier: Pending | null = null;
   private spuriousRun = 0;
+  /** Turns of the event loop polled since the last pass that found work (pollAgain()). */
+  private idlePolls = IDLE_POLL_TURNS_MAX;
   private resumeOff: (() => void) | null = null;
   private drainWaiters: (() => void)[] = [];
   private disconnecting: Promise<void> | null = null;
@@ -327,10 +337,27 @@ export class RingQueue {
       // the frontend can refill the ring while we look for more.
       if (this.unpushed > 0) this.push();
       if (this.blocked() || this.stopped || this.halted) break;
+      if (ring.unconsumedRequests() === 0 && this.pollAgain(handled)) break;
       // RING_FINAL_CHECK_FOR_REQUESTS: re-arm req_event, then look once more.
       if (!ring.finalCheckForRequests()) break;
     }
     this.counters.recordBatch(handled);
+  }
+
+  /**
+   * The ring is empty: look again on a later turn of the event loop, without re-arming req_event,
+   * for up to IDLE_POLL_TURNS_MAX turns after a pass that found work. A frontend that is
+   * answered refills the ring a few microseconds later; found by a poll, its requests need no
+   * notification from it and no wake-up of ours (each costs a system call on either side and a
+   * scheduler wake-up, more than the requests themselves at small queue depths). Returns false
+   * once the polls are spent: the caller re-arms req_event and the ring sleeps until notified.
+   */
+  private pollAgain(handled: number): boolean {
+    if (handled > 0) this.idlePolls = 0;
+    if (this.idlePolls >= IDLE_POLL_TURNS_MAX) return false;
+    this.idlePolls++;
+    this.schedule();
+    return true;
   }
 
   private halt(prod: number): void {
