@@ -5,7 +5,6 @@
  * down in reverse: every device Closed and its rings unmapped before the images close.
  */
 import { mkdirSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
 import { dirname } from 'node:path';
 import { Blkback, defaultBackendLimits, type BackendLimits, type DiskHost } from '../blkback/index.js';
 import { openHypervisor } from '../hypervisor/index.js';
@@ -30,18 +29,7 @@ export interface BackendHost {
   stop(): Promise<void>;
 }
 
-/**
- * TurboFan's budget of bytecode inlined into one optimized function (V8's default is 920). A
- * request's way through blkback and tapdisk is a dozen small functions (decode, validate, map
- * grants, the VBD, the driver, the completion, the response); with the default budget V8 stops
- * inlining part way and which calls stay out of line varies from run to run. With room for the
- * whole path a memory disk's request costs about 10 % less CPU (measured with the
- * ring-order3-qd256 bench row). Set before any of that code is optimized.
- */
-const INLINED_BYTECODE_CUMULATIVE_MAX = 3000;
-
 export async function startBackend(o: BackendOptions): Promise<BackendHost> {
-  setFlagsFromString(`--max-inlined-bytecode-size-cumulative=${INLINED_BYTECODE_CUMULATIVE_MAX}`);
   // xenstored first: when it is not there, fail before creating anything under the rundir.
   const xs: XsClient = await openXenstore({ socketPath: o.xenstoredSocket });
   const hv = openHypervisor(o.rundir);
