@@ -4,7 +4,7 @@
  * bench/results.json and bench/results.md. A family that throws is recorded as a failed row;
  * the files are written whatever happened.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -44,6 +44,9 @@ function build<T>(what: () => T): { path: T } | { missing: string } {
 }
 
 export async function runBench(opts: BenchOptions): Promise<BenchRun> {
+  // Made (or found unusable) before the minutes of measuring, not after them.
+  const outDir = opts.outDir ?? join(repoRoot(), 'bench');
+  mkdirSync(outDir, { recursive: true });
   const workDir = mkdtempSync(join(tmpdir(), 'splitblk-bench-'));
   const started = Date.now();
   const rows: BenchRow[] = [];
@@ -75,6 +78,6 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
       `${cpu.length} CPU(s) (${cpu[0]?.model.trim() ?? 'unknown'}), node ${process.version}.`,
     'ratio = splitblk ÷ reference; `better` says which direction is good. See docs/benchmarks.md.',
   ].join('\n');
-  const files = writeResults(opts.outDir ?? join(repoRoot(), 'bench'), rows, header);
+  const files = writeResults(outDir, rows, header);
   return { rows, table: markdownTable(rows, header), files };
 }
