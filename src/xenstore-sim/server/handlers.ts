@@ -1,3 +1,5 @@
+// Imported: the global Buffer is a getter in Node 20, called at every use on the request path.
+import { Buffer } from 'node:buffer';
 import {
   canonicalize, domainPath, isValidPath, parsePerm, permsToWire, XsStoreError, type NodePerm, type Transaction, type XsStore,
 } from '../store/index.js';

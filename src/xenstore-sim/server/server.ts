@@ -1,3 +1,5 @@
+// Imported: the global Buffer is a getter in Node 20, called at every use on the request path.
+import { Buffer } from 'node:buffer';
 import { XsStore, type StoreChange, type XsQuotas } from '../store/index.js';
 import { fail } from '../store/errors.js';
 import { XS_INTRODUCE_DOMAIN_PATH, XS_RELEASE_DOMAIN_PATH, XsType, xsTypeName, type XsPacket } from '../wire/messages.js';

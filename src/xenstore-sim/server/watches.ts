@@ -1,4 +1,4 @@
-import { isSpecialPath, PERM_READ, type NodePerm, type StoreChange, type XsStore } from '../store/index.js';
+import { isSpecialPath, lastSlashBefore, PERM_READ, type NodePerm, type StoreChange, type XsStore } from '../store/index.js';
 import { encodeWatchEvent } from '../wire/serializer.js';
 import type { Connection, Watch } from './connection.js';
 
@@ -60,23 +60,25 @@ export class WatchTable {
   /**
    * Watches a change fires: those on the path itself, and for a non-exact change those on
    * each ancestor (is_child() of C: the ancestor followed by "/" in the path) and on "/".
+   * A one-watch result may be the table's own list (see ownOrCopy()): do not change it.
    */
   matching(change: StoreChange): Watch[] {
-    const out: Watch[] = [];
-    if (this.byPath.size === 0) return out;
+    if (this.byPath.size === 0) return NO_WATCHES;
     const path = change.path;
-    if (change.exact || path === '/') {
-      this.collect(path, out);
-      return out;
+    if (change.exact || path === '/') return ownOrCopy(this.byPath.get(path));
+    let found: Watch[] | undefined;
+    let merged: Watch[] | undefined;
+    // `end`: the length of the path or ancestor looked up next, 0 standing for "/" (-1: done).
+    for (let end = path.length; end >= 0; end = end > 0 ? lastSlashBefore(path, end) : -1) {
+      const list = this.byPath.get(end === path.length ? path : end === 0 ? '/' : path.slice(0, end));
+      if (list === undefined) continue;
+      if (found === undefined) found = list;
+      else {
+        merged ??= [...found];
+        for (const w of list) merged.push(w);
+      }
     }
-    for (let end = path.length; end > 0; end = path.lastIndexOf('/', end - 1)) this.collect(end === path.length ? path : path.slice(0, end), out);
-    this.collect('/', out);
-    return out;
-  }
-
-  private collect(path: string, out: Watch[]): void {
-    const list = this.byPath.get(path);
-    if (list !== undefined) for (const w of list) out.push(w);
+    return merged ?? ownOrCopy(found);
   }
 
   private unindex(watch: Watch): void {
@@ -87,6 +89,19 @@ export class WatchTable {
     if (i >= 0) list.splice(i, 1);
     if (list.length === 0) this.byPath.delete(watch.path);
   }
+}
+
+const NO_WATCHES: Watch[] = [];
+
+/**
+ * What matching() returns for one list of the table: a single watch (the common case) in the
+ * table's own list, without an allocation per change; several in a copy, since delivering an
+ * event may close a connection (a broken guest ring) and so remove watches from the list
+ * being walked. A single-watch list can only become empty, which ends the walk.
+ */
+function ownOrCopy(list: Watch[] | undefined): Watch[] {
+  if (list === undefined) return NO_WATCHES;
+  return list.length === 1 ? list : [...list];
 }
 
 /** C's order of events: connections in the order they came, each one's watches in registration order. */

@@ -62,8 +62,19 @@ export function isValidPath(path: string, allowSpecial: boolean, pathMax: number
 
 /** The parent of an absolute node path ("/" for "/a"; "/" for "/"). */
 export function parentPath(path: string): string {
-  const slash = path.lastIndexOf('/');
+  const slash = lastSlashBefore(path, path.length);
   return slash <= 0 ? '/' : path.slice(0, slash);
+}
+
+/**
+ * The index of the last "/" before index `end` of `path`, or -1: lastIndexOf('/', end - 1) as
+ * a loop the JIT compiles inline (String.prototype.lastIndexOf calls into the runtime, and
+ * every WRITE looks up its path's ancestors).
+ */
+export function lastSlashBefore(path: string, end: number): number {
+  let i = end - 1;
+  while (i >= 0 && path.charCodeAt(i) !== SLASH) i--;
+  return i;
 }
 
 export function baseName(path: string): string {

@@ -1,3 +1,5 @@
+// Imported: the global Buffer is a getter in Node 20, called at every use on the request path.
+import { Buffer } from 'node:buffer';
 import {
   XENSTORE_PAYLOAD_MAX, XS_HEADER_LEN_OFFSET, XS_HEADER_REQ_ID_OFFSET, XS_HEADER_SIZE,
   XS_HEADER_TX_ID_OFFSET, XS_HEADER_TYPE_OFFSET, type XsPacket,
@@ -41,8 +43,13 @@ export class XsFrameParser {
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     if (this.buffered === 0) {
       // Everything before was consumed (skip() keeps the last chunk, fully read): start afresh.
-      this.chunks.length = 0;
-      this.chunks.push(buf);
+      // With one slot, overwrite it: emptying the array (length = 0) costs a runtime call and
+      // the next push a new backing store, for every read.
+      if (this.chunks.length === 1) this.chunks[0] = buf;
+      else {
+        this.chunks.length = 0;
+        this.chunks.push(buf);
+      }
       this.offset = 0;
     } else {
       this.chunks.push(buf);
@@ -57,7 +64,9 @@ export class XsFrameParser {
    */
   detach(): void {
     if (this.buffered === 0) {
-      this.chunks.length = 0;
+      // Drop the reference without emptying the array (see push()).
+      if (this.chunks.length === 1) this.chunks[0] = EMPTY;
+      else this.chunks.length = 0;
       this.offset = 0;
       return;
     }

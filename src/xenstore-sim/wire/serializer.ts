@@ -1,3 +1,5 @@
+// Imported: the global Buffer is a getter in Node 20, called at every use on the request path.
+import { Buffer } from 'node:buffer';
 import {
   XS_HEADER_LEN_OFFSET, XS_HEADER_REQ_ID_OFFSET, XS_HEADER_SIZE, XS_HEADER_TX_ID_OFFSET,
   XS_HEADER_TYPE_OFFSET, XsType, type XsPacket,
