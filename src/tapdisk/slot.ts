@@ -30,3 +30,19 @@ export class Slot {
     };
   }
 }
+
+/**
+ * Give `to` (a slot's or the carrier's own request) what the driver needs of `from`: the op,
+ * the range and `from`'s own segment arrays, referenced, not copied. `to` keeps its done and tag,
+ * so that the completion comes back to the VBD.
+ */
+export function carry(to: TdRequest, from: TdRequest): void {
+  to.op = from.op;
+  to.sector = from.sector;
+  to.sectors = from.sectors;
+  to.secure = from.secure;
+  to.segments = from.segments;
+  to.segRegion = from.segRegion;
+  to.segOffset = from.segOffset;
+  to.segLength = from.segLength;
+}

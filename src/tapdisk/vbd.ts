@@ -6,7 +6,7 @@ import { conflicts } from './deps.js';
 import { ERR_SIZE_CHANGED, ERR_VBD_STATE } from './errors.js';
 import { coalesce, MergePlan, planMerges, type MergeLimits } from './merge.js';
 import type { Dispatchable, Scheduler } from './scheduler.js';
-import { Slot, SlotState } from './slot.js';
+import { carry, Slot, SlotState } from './slot.js';
 import { snapshot, VbdCounters, type RingCounterReport, type VbdStats } from './stats.js';
 import { postMicrotask } from '../util/microtask.js';
 
@@ -250,14 +250,7 @@ export class Vbd implements Dispatchable {
     }
     if (!this.valid(req)) return;
     const c = this.nowReq;
-    c.op = req.op;
-    c.sector = req.sector;
-    c.sectors = req.sectors;
-    c.secure = req.secure;
-    c.segments = req.segments;
-    c.segRegion = req.segRegion;
-    c.segOffset = req.segOffset;
-    c.segLength = req.segLength;
+    carry(c, req);
     this.nowOf = req;
     this.busyRequests++;
     try {
@@ -385,14 +378,7 @@ export class Vbd implements Dispatchable {
   /** Put `req` alone on `slot` (its own segment arrays, nothing copied) and queue it. */
   private startLone(slot: Slot, only: TdRequest, queuedMs: number, now: number): void {
     const req = slot.req;
-    req.op = only.op;
-    req.sector = only.sector;
-    req.sectors = only.sectors;
-    req.secure = only.secure;
-    req.segments = only.segments;
-    req.segRegion = only.segRegion;
-    req.segOffset = only.segOffset;
-    req.segLength = only.segLength;
+    carry(req, only);
     slot.members[0] = only;
     slot.memberStartMs[0] = queuedMs;
     slot.count = 1;

@@ -24,6 +24,18 @@ function submitNow(vbd: { queueNow(req: TdRequest): void }, req: TdRequest): { i
   return { inline: finished, done };
 }
 
+/**
+ * A ram: image behind a HoldingDriver that claims to be synchronous (a driver breaking its
+ * word): it keeps every request until the test releases it.
+ */
+async function lyingDriver(tapdisk: Tapdisk, id: string): Promise<HoldingDriver> {
+  const inner = await openImage(`ram:1M?id=${id}`, {}, {
+    regions: tapdisk.regions, io: null, copies: { bytesCopied: 0 }, depthMax: 64, store: new Map(),
+    openImage: () => Promise.reject(new Error('no parents')),
+  });
+  return Object.assign(new HoldingDriver(inner), { synchronous: true }) as HoldingDriver;
+}
+
 test('queueNow on an idle ram: VBD completes inside the call and is counted', async (t) => {
   const tapdisk = new Tapdisk({ aio: null });
   t.teardown(() => tapdisk.close());
@@ -75,13 +87,8 @@ test('a driver that claims to be synchronous but keeps a request: later requests
   t.teardown(() => tapdisk.close());
   const memory = new Uint8Array(8192);
   const region = tapdisk.registerRegion(memory.buffer);
-  const inner = await openImage('ram:1M?id=lying', {}, {
-    regions: tapdisk.regions, io: null, copies: { bytesCopied: 0 }, depthMax: 64, store: new Map(),
-    openImage: () => Promise.reject(new Error('no parents')),
-  });
-  const lying: ImageDriver = Object.assign(new HoldingDriver(inner), { synchronous: true });
-  const holding = lying as HoldingDriver;
-  const vbd = vbdOver(lying);
+  const holding = await lyingDriver(tapdisk, 'lying');
+  const vbd = vbdOver(holding);
   t.teardown(() => vbd.close());
   memory.fill(0x22, 0, 4096);
   const w = submitNow(vbd, setRequest(makeRequest(), TdOp.Write, 0, 8, region, 0));
@@ -138,11 +145,7 @@ test('a request a synchronous driver keeps times out with EIO; its late completi
   t.teardown(() => tapdisk.close());
   const memory = new Uint8Array(8192);
   const region = tapdisk.registerRegion(memory.buffer);
-  const inner = await openImage('ram:1M?id=keeps', {}, {
-    regions: tapdisk.regions, io: null, copies: { bytesCopied: 0 }, depthMax: 64, store: new Map(),
-    openImage: () => Promise.reject(new Error('no parents')),
-  });
-  const holding = Object.assign(new HoldingDriver(inner), { synchronous: true }) as HoldingDriver;
+  const holding = await lyingDriver(tapdisk, 'keeps');
   const vbd = vbdOver(holding, { timeoutMs: 20 });
   t.teardown(() => vbd.close());
   let calls = 0;
