@@ -7,11 +7,8 @@
  * xen-blkback answers when its writable map of the grant fails).
  */
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { openHypervisor } from '../../src/hypervisor/index.js';
-import { FrontRing } from '../../src/ring/front.js';
 import { BLKIF_X86_64 } from '../../src/blkback/protocol/codec.js';
-import { BlkifRequest, BlkifResponse } from '../../src/blkback/protocol/request.js';
+import { BlkifRequest } from '../../src/blkback/protocol/request.js';
 import {
   BLKIF_OP_DISCARD,
   BLKIF_OP_FLUSH_DISKCACHE,
@@ -24,31 +21,14 @@ import {
 import { RingQueue, type DiskPort } from '../../src/blkback/ring-queue.js';
 import { RingCounters } from '../../src/blkback/stats.js';
 import { Tapdisk } from '../../src/tapdisk/tapdisk.js';
+import { guestRing, PAGE, type Rsp } from './guest-ring.js';
 
-const PAGE = 4096;
 const DATA_PAGES = 16;
 
-interface Rsp {
-  id: number;
-  op: number;
-  status: number;
-}
-
 async function setup(t: { teardown(fn: () => Promise<void> | void): void }, spec: string, persistentGrantsMax: number) {
-  const dir = mkdtempSync('/dev/shm/sbk-fast-');
-  const hv = openHypervisor(dir);
-  hv.createDomain({ domid: 1, memoryMiB: 8 });
-  const mem = hv.openGuestMemory(1);
-  const gt = hv.openGrantTable(1);
-  const guestEv = hv.openEventChannels(1);
-  const backEv = hv.openEventChannels(0);
-  const grants = hv.openGrantMapper(0);
-  const ringGfn = mem.allocPages(1);
-  const ringRef = gt.grantAccess(0, ringGfn, false);
-  const port = guestEv.allocUnbound(0);
-  const front = FrontRing.init(mem.buffer, ringGfn * PAGE, PAGE, BLKIF_X86_64);
-  const dataGfn = mem.allocPages(DATA_PAGES);
-  const rw = Array.from({ length: DATA_PAGES }, (_, i) => gt.grantAccess(0, dataGfn + i, false));
+  const g = guestRing('sbk-fast-', DATA_PAGES);
+  const { mem, gt, guestEv, backEv, grants, ringRef, port, front, dataGfn, responses } = g;
+  const rw = g.dataRefs;
   const roGfn = mem.allocPages(2);
   const ro = [gt.grantAccess(0, roGfn, true), gt.grantAccess(0, roGfn + 1, true)];
   const tapdisk = new Tapdisk({ aio: null });
@@ -73,17 +53,6 @@ async function setup(t: { teardown(fn: () => Promise<void> | void): void }, spec
       counters: new RingCounters(), onFatal: (m) => fatal.push(m),
     },
   );
-  const responses: Rsp[] = [];
-  const rsp = new BlkifResponse();
-  guestEv.onEvent(port, () => {
-    while (front.rspCons !== front.responsesProduced()) {
-      BLKIF_X86_64.readResponse(front.sring, front.responseSlot(front.rspCons), rsp);
-      front.rspCons = (front.rspCons + 1) >>> 0;
-      responses.push({ id: rsp.idLo, op: rsp.operation, status: rsp.status });
-    }
-    front.finalCheckForResponses();
-  });
-  guestEv.unmask(port);
   const req = new BlkifRequest(32);
   let nextId = 1;
   /** Put one request on the ring (pushed later, in one go, by kick()). Returns its id. */
@@ -118,13 +87,7 @@ async function setup(t: { teardown(fn: () => Promise<void> | void): void }, spec
   t.teardown(async () => {
     await rq.disconnect();
     await tapdisk.close();
-    guestEv.closeAll();
-    backEv.closeAll();
-    grants.close();
-    gt.close();
-    mem.close();
-    hv.close();
-    rmSync(dir, { recursive: true, force: true });
+    g.close();
   });
   return { put, kick, page, responsesFor, rw, ro, dataGfn, roGfn, vbd, fatal, rq };
 }

@@ -5,16 +5,13 @@
  * for in-flight requests before unmapping" can be observed step by step.
  */
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { openHypervisor } from '../../src/hypervisor/index.js';
-import { FrontRing } from '../../src/ring/front.js';
 import { BLKIF_X86_64 } from '../../src/blkback/protocol/codec.js';
-import { BlkifRequest, BlkifResponse } from '../../src/blkback/protocol/request.js';
+import { BlkifRequest } from '../../src/blkback/protocol/request.js';
 import { RingQueue, type DiskPort } from '../../src/blkback/ring-queue.js';
 import { RingCounters } from '../../src/blkback/stats.js';
 import { TdOp, TdStatus, type TdRequest } from '../../src/tapdisk/api.js';
+import { guestRing, PAGE } from './guest-ring.js';
 
-const PAGE = 4096;
 const tick = () => new Promise((r) => setTimeout(r, 20));
 
 /** Poll until `get()` equals `want` (event channels cross a FIFO and the event loop), or 5 s. */
@@ -56,20 +53,8 @@ class HeldDisk implements DiskPort {
 }
 
 async function setup(t: { teardown(fn: () => void): void }, o: { indirectTablesMax?: number } = {}) {
-  const dir = mkdtempSync('/dev/shm/sbk-rq-');
-  const hv = openHypervisor(dir);
-  hv.createDomain({ domid: 1, memoryMiB: 8 });
-  const mem = hv.openGuestMemory(1);
-  const gt = hv.openGrantTable(1);
-  const guestEv = hv.openEventChannels(1);
-  const backEv = hv.openEventChannels(0);
-  const grants = hv.openGrantMapper(0);
-  const ringGfn = mem.allocPages(1);
-  const ringRef = gt.grantAccess(0, ringGfn, false);
-  const port = guestEv.allocUnbound(0);
-  const front = FrontRing.init(mem.buffer, ringGfn * PAGE, PAGE, BLKIF_X86_64);
-  const dataGfn = mem.allocPages(16);
-  const dataRefs = Array.from({ length: 16 }, (_, i) => gt.grantAccess(0, dataGfn + i, false));
+  const g = guestRing('sbk-rq-', 16);
+  const { mem, gt, guestEv, backEv, grants, ringRef, port, front, dataGfn, dataRefs, responses } = g;
   const disk = new HeldDisk();
   const counters = new RingCounters();
   const fatal: string[] = [];
@@ -82,16 +67,6 @@ async function setup(t: { teardown(fn: () => void): void }, o: { indirectTablesM
       counters, onFatal: (m) => fatal.push(m),
     },
   );
-  const responses: { id: number; op: number; status: number }[] = [];
-  const rsp = new BlkifResponse();
-  guestEv.onEvent(port, () => {
-    while (front.rspCons !== front.responsesProduced()) {
-      BLKIF_X86_64.readResponse(front.sring, front.responseSlot(front.rspCons), rsp);
-      front.rspCons = (front.rspCons + 1) >>> 0;
-      responses.push({ id: rsp.idLo, op: rsp.operation, status: rsp.status });
-    }
-    front.finalCheckForResponses();
-  });
   const req = new BlkifRequest(4096);
   let nextId = 1;
   /** Push one request; `fill` sets the fields. Returns its id. */
@@ -111,15 +86,7 @@ async function setup(t: { teardown(fn: () => void): void }, o: { indirectTablesM
     r.lastSect[0] = 7;
     r.sectorNumber = sector;
   };
-  t.teardown(() => {
-    guestEv.closeAll();
-    backEv.closeAll();
-    grants.close();
-    gt.close();
-    mem.close();
-    hv.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  t.teardown(() => g.close());
   const kick = () => guestEv.notify(port);
   return { rq, disk, counters, fatal, responses, push, write, gt, ringRef, dataRefs, dataGfn, mem, front, kick };
 }
