@@ -1,5 +1,7 @@
 import { TdStatus, type CopyCounter, type ImageDriver, type TdRequest } from '../../src/tapdisk/api.js';
 import { systemClock } from '../../src/tapdisk/clock.js';
+import { openImage } from '../../src/tapdisk/registry.js';
+import type { Tapdisk } from '../../src/tapdisk/tapdisk.js';
 import { Scheduler } from '../../src/tapdisk/scheduler.js';
 import { defaultVbdLimits, Vbd, type VbdLimits } from '../../src/tapdisk/vbd.js';
 
@@ -66,5 +68,13 @@ export function vbdOver(driver: ImageDriver, limits: Partial<VbdLimits> = {}, sc
     minor: 0, domid: null, device: null, spec: 'test:', readonly: false, driver,
     open: async () => driver, scheduler, clock: systemClock,
     limits: { ...defaultVbdLimits, ...limits }, copies,
+  });
+}
+
+/** A ram: image opened through the registry, as the real driver below a test's wrapper. */
+export function openRamDriver(tapdisk: Tapdisk, spec = 'ram:1M'): Promise<ImageDriver> {
+  return openImage(spec, {}, {
+    regions: tapdisk.regions, io: null, copies: { bytesCopied: 0 }, depthMax: 64, store: new Map(),
+    openImage: () => Promise.reject(new Error('no parents')),
   });
 }

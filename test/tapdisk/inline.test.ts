@@ -5,10 +5,9 @@
  */
 import test from 'ava';
 import { TdOp, TdStatus, type ImageDriver, type TdRequest } from '../../src/tapdisk/api.js';
-import { openImage } from '../../src/tapdisk/registry.js';
 import { LATENCY_BUCKETS } from '../../src/tapdisk/stats.js';
 import { Tapdisk } from '../../src/tapdisk/tapdisk.js';
-import { HoldingDriver, vbdOver } from './drivers-for-tests.js';
+import { HoldingDriver, openRamDriver, vbdOver } from './drivers-for-tests.js';
 import { makeRequest, RandomWorkload, request, setRequest, type Outcome } from './helpers.js';
 
 /** Submit through queueNow; `inline` says whether it completed before queueNow returned. */
@@ -29,10 +28,7 @@ function submitNow(vbd: { queueNow(req: TdRequest): void }, req: TdRequest): { i
  * word): it keeps every request until the test releases it.
  */
 async function lyingDriver(tapdisk: Tapdisk, id: string): Promise<HoldingDriver> {
-  const inner = await openImage(`ram:1M?id=${id}`, {}, {
-    regions: tapdisk.regions, io: null, copies: { bytesCopied: 0 }, depthMax: 64, store: new Map(),
-    openImage: () => Promise.reject(new Error('no parents')),
-  });
+  const inner = await openRamDriver(tapdisk, `ram:1M?id=${id}`);
   return Object.assign(new HoldingDriver(inner), { synchronous: true }) as HoldingDriver;
 }
 

@@ -1,8 +1,7 @@
 import test from 'ava';
 import type { ImageDriver, TdRequest } from '../../src/tapdisk/api.js';
-import { openImage } from '../../src/tapdisk/registry.js';
 import { Tapdisk } from '../../src/tapdisk/tapdisk.js';
-import { vbdOver } from './drivers-for-tests.js';
+import { openRamDriver, vbdOver } from './drivers-for-tests.js';
 import { RandomWorkload, submit } from './helpers.js';
 
 /**
@@ -54,10 +53,7 @@ test('random overlapping reads, writes, discards and flushes complete as if run 
   const memory = new Uint8Array(requestsMax * 4096);
   const region = tapdisk.registerRegion(memory.buffer);
   const work = new RandomWorkload(seed, memory, region);
-  const inner = await openImage(`ram:32K?id=${seed}`, {}, {
-    regions: tapdisk.regions, io: null, copies: { bytesCopied: 0 }, depthMax: 64, store: new Map(),
-    openImage: () => Promise.reject(new Error('no parents')),
-  });
+  const inner = await openRamDriver(tapdisk, `ram:32K?id=${seed}`);
   const vbd = vbdOver(new ShufflingDriver(inner, (n) => work.rand(n)), { depthMax: 16 });
   const checks: Promise<void>[] = [];
   for (let n = 0; n < requestsMax; n++) {

@@ -3,7 +3,7 @@ import { TdOp, TdStatus, type TdRequest } from '../../src/tapdisk/api.js';
 import { ERR_SIZE_CHANGED, ERR_VBD_STATE } from '../../src/tapdisk/errors.js';
 import { Scheduler } from '../../src/tapdisk/scheduler.js';
 import { Tapdisk } from '../../src/tapdisk/tapdisk.js';
-import { autoReverse, HoldingDriver, vbdOver } from './drivers-for-tests.js';
+import { autoReverse, HoldingDriver, openRamDriver, vbdOver } from './drivers-for-tests.js';
 import { makeRequest, request, setRequest, submit } from './helpers.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
@@ -42,7 +42,7 @@ test('out-of-range and read-only requests fail; unknown ops are not supported', 
 
 test('overlapping requests keep their order even when the device reorders', async (t) => {
   const { tapdisk, memory, region } = await ramSetup();
-  const holding = new HoldingDriver(await openRam(tapdisk));
+  const holding = new HoldingDriver(await openRamDriver(tapdisk));
   const vbd = vbdOver(holding);
   const stop = autoReverse(holding);
   memory.fill(1, 0, 4096);
@@ -64,19 +64,10 @@ test('overlapping requests keep their order even when the device reorders', asyn
   await tapdisk.close();
 });
 
-async function openRam(tapdisk: Tapdisk) {
-  // A ram image opened through the registry, used as the real driver below a test wrapper.
-  const { openImage } = await import('../../src/tapdisk/registry.js');
-  return openImage('ram:1M', {}, {
-    regions: tapdisk.regions, io: null, copies: { bytesCopied: 0 }, depthMax: 64, store: new Map(),
-    openImage: () => Promise.reject(new Error('no parents')),
-  });
-}
-
 test('a flush waits for everything before it and everything after waits for it', async (t) => {
   const tapdisk = new Tapdisk({ aio: null });
   const region = tapdisk.registerRegion(new ArrayBuffer(1 << 16));
-  const holding = new HoldingDriver(await openRam(tapdisk));
+  const holding = new HoldingDriver(await openRamDriver(tapdisk));
   const vbd = vbdOver(holding);
   const all = Promise.all([
     request(vbd, TdOp.Write, 0, 8, region), request(vbd, TdOp.Write, 64, 8, region),
@@ -99,7 +90,7 @@ test('contiguous requests queued together reach the driver as one merged operati
   const tapdisk = new Tapdisk({ aio: null });
   const memory = new Uint8Array(1 << 16);
   const region = tapdisk.registerRegion(memory.buffer);
-  const holding = new HoldingDriver(await openRam(tapdisk));
+  const holding = new HoldingDriver(await openRamDriver(tapdisk));
   const vbd = vbdOver(holding);
   for (let i = 0; i < 8; i++) memory.fill(i + 1, i * 4096, (i + 1) * 4096);
   const writes = Array.from({ length: 8 }, (_, i) => request(vbd, TdOp.Write, (7 - i) * 8, 8, region, (7 - i) * 4096));
@@ -123,7 +114,7 @@ test('contiguous requests queued together reach the driver as one merged operati
 test('queue depth is bounded per VBD', async (t) => {
   const tapdisk = new Tapdisk({ aio: null });
   const region = tapdisk.registerRegion(new ArrayBuffer(1 << 16));
-  const holding = new HoldingDriver(await openRam(tapdisk));
+  const holding = new HoldingDriver(await openRamDriver(tapdisk));
   const vbd = vbdOver(holding, { depthMax: 4 });
   const all = Promise.all(Array.from({ length: 20 }, (_, i) => request(vbd, TdOp.Read, i * 16, 8, region)));
   let most = 0;
@@ -144,7 +135,7 @@ test('VBDs of one process are served round-robin', async (t) => {
   const scheduler = new Scheduler(2);
   const order: string[] = [];
   const tagged = async (name: string) => {
-    const inner = await openRam(tapdisk);
+    const inner = await openRamDriver(tapdisk);
     return vbdOver({ info: inner.info, close: () => inner.close(), queue: (r) => { order.push(name); inner.queue(r); } }, {}, scheduler);
   };
   const a = await tagged('a');
@@ -162,7 +153,7 @@ test('VBDs of one process are served round-robin', async (t) => {
 test('a request the driver does not complete in time fails with EIO; the late completion is ignored', async (t) => {
   const tapdisk = new Tapdisk({ aio: null });
   const region = tapdisk.registerRegion(new ArrayBuffer(1 << 16));
-  const holding = new HoldingDriver(await openRam(tapdisk));
+  const holding = new HoldingDriver(await openRamDriver(tapdisk));
   const vbd = vbdOver(holding, { timeoutMs: 40 });
   let calls = 0;
   const req = setRequest(makeRequest(), TdOp.Write, 0, 8, region);
@@ -214,7 +205,7 @@ test('pause drains, holds new requests, and unpause resumes them', async (t) => 
 test('pause waits for requests in flight', async (t) => {
   const tapdisk = new Tapdisk({ aio: null });
   const region = tapdisk.registerRegion(new ArrayBuffer(1 << 16));
-  const holding = new HoldingDriver(await openRam(tapdisk));
+  const holding = new HoldingDriver(await openRamDriver(tapdisk));
   const vbd = vbdOver(holding);
   const write = request(vbd, TdOp.Write, 0, 8, region);
   await tick();
