@@ -133,7 +133,7 @@ const watch: Handler = (ctx, conn, payload) => {
   if (conn.watches.some((w) => w.path === path && w.token === token)) fail('EEXIST');
   // Like C, compare before counting the new one: a guest may hold one more than the quota.
   if (!conn.privileged && conn.watches.length > ctx.store.quotas.watchesMax) fail('E2BIG');
-  ctx.store.checkMemory(conn, conn.domid, WatchTable.memoryBytes(path, token));
+  ctx.store.checkMemory(conn.domid, WatchTable.memoryBytes(path, token));
   ctx.watches.add(conn, path, token, relativePrefix);
   return OK;
 };

@@ -112,20 +112,14 @@ export class GuestOutputs {
   canRead(conn: Connection): boolean {
     const quotas = this.store.quotas;
     if (conn.outstanding >= quotas.outstandingMax) return false;
-    const hard = quotas.memoryBytesMax;
-    if (hard === 0) return conn.queue.bytes < QUEUE_BYTES_MAX_UNLIMITED;
-    return this.store.memoryOf(conn.domid) < hard;
+    if (quotas.memoryBytesMax === 0) return conn.queue.bytes < QUEUE_BYTES_MAX_UNLIMITED;
+    return !this.store.reachesQuota(conn.domid, 0);
   }
 
   /** send_reply()'s check: whether a reply of `payloadBytes` must become ENOMEM instead. */
   replyOverQuota(conn: Connection, payloadBytes: number): boolean {
     if (payloadBytes <= REPLY_UNCHECKED_BYTES_MAX) return false;
-    return this.wouldReachQuota(conn, XS_HEADER_SIZE + payloadBytes);
-  }
-
-  private wouldReachQuota(conn: Connection, bytes: number): boolean {
-    const hard = this.store.quotas.memoryBytesMax;
-    return hard !== 0 && this.store.memoryOf(conn.domid) + bytes >= hard;
+    return this.store.reachesQuota(conn.domid, XS_HEADER_SIZE + payloadBytes);
   }
 
   /**
@@ -151,7 +145,7 @@ export class GuestOutputs {
 
   /** Queue (or write) a watch event for unprivileged `conn`; false when C would drop it. */
   sendEvent(conn: Connection, frame: Buffer): boolean {
-    if (this.wouldReachQuota(conn, frame.length)) return false;
+    if (this.store.reachesQuota(conn.domid, frame.length)) return false;
     if (conn.stream.writeSome === undefined) {
       conn.stream.write(frame);
       return true;

@@ -166,17 +166,16 @@ export class XsStore {
    * write refused inside a transaction answers (undefined: whatever errno held).
    */
   private put(path: string, node: XsNode | undefined, tx: Transaction | undefined, errno: 'EIO' | 'ENOENT' | undefined = 'EIO'): void {
+    // In a transaction, the node is copied into it first (C's access_node()), and the
+    // generation is taken before write_node_raw() checks the quota.
+    if (tx !== undefined) this.get(path, tx);
+    if (node !== undefined) node.generation = this.generation++;
+    else this.generation++;
     if (tx === undefined) {
-      if (node !== undefined) node.generation = this.generation++;
-      else this.generation++;
       this.setGlobal(path, node);
       return;
     }
-    this.get(path, tx);
     const entry = tx.accessed.get(path)!;
-    // C's access_node() takes the generation before write_node_raw() checks the quota.
-    if (node !== undefined) node.generation = this.generation++;
-    else this.generation++;
     if (node !== undefined) this.checkCopyMemory(tx, path, entry, node, errno);
     entry.node = node;
     entry.modified = true;
@@ -218,15 +217,12 @@ export class XsStore {
   }
 
   /**
-   * domain_memory_add_chk(): fails when adding `bytes` would take guest `domid` to the memory
-   * quota. C checks the domain charged (a node's owner), not the caller: dom0 writing a node
-   * that a guest owns is refused too when that guest is at its quota. C answers ENOMEM for a
-   * watch, but a node write that fails it returns whatever errno held: EIO for WRITE and
-   * MKDIR, ENOENT for SET_PERMS; `errno` says which.
+   * domain_memory_add_chk() for a watch: ENOMEM when adding `bytes` would take guest `domid`
+   * to the memory quota. (Node writes check reachesQuota() themselves: C answers them with
+   * whatever errno held.)
    */
-  checkMemory(_caller: Caller, domid: number, bytes: number, errno: 'ENOMEM' | 'EIO' | 'ENOENT' = 'ENOMEM'): void {
-    // C's domain_chk_quota(): reaching the quota is already too much.
-    if (this.reachesQuota(domid, bytes)) fail(errno);
+  checkMemory(domid: number, bytes: number): void {
+    if (this.reachesQuota(domid, bytes)) fail('ENOMEM');
   }
 
   /** Domains with nodes or memory accounted (C keeps a domain entry for each). */
@@ -461,8 +457,11 @@ export class XsStore {
     fail(errno);
   }
 
-  /** Whether adding `bytes` takes guest `domid` to its memory quota (C's domain_chk_quota()). */
-  private reachesQuota(domid: number, bytes: number): boolean {
+  /**
+   * Whether adding `bytes` takes guest `domid` to its memory quota (C's domain_chk_quota():
+   * reaching the quota is already too much). Never for dom0, nor with the quota off (0).
+   */
+  reachesQuota(domid: number, bytes: number): boolean {
     const max = this.quotas.memoryBytesMax;
     return domid !== 0 && max !== 0 && this.memoryOf(domid) + bytes >= max;
   }
