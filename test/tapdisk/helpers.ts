@@ -1,4 +1,5 @@
 import { TdOp, TdStatus, type TdRequest } from '../../src/tapdisk/api.js';
+import { Tapdisk } from '../../src/tapdisk/tapdisk.js';
 
 /** A pooled-style request with room for `segmentsMax` segments. */
 export function makeRequest(segmentsMax = 16): TdRequest {
@@ -98,4 +99,18 @@ export class RandomWorkload {
     };
     return { req, check };
   }
+}
+
+/**
+ * A RandomWorkload of up to `requestsMax` requests over a fresh in-process Tapdisk (closed at
+ * teardown), seeded from SPLITBLK_SEED or the clock; the seed is logged so a failure replays.
+ */
+export function seededWorkload(t: { log(m: string): void; teardown(fn: () => Promise<void>): void }, requestsMax: number) {
+  const seed = Number(process.env['SPLITBLK_SEED'] ?? Date.now() % 1_000_000);
+  t.log(`seed ${seed} (set SPLITBLK_SEED to replay)`);
+  const tapdisk = new Tapdisk({ aio: null });
+  t.teardown(() => tapdisk.close());
+  const memory = new Uint8Array(requestsMax * 4096);
+  const work = new RandomWorkload(seed, memory, tapdisk.registerRegion(memory.buffer));
+  return { seed, tapdisk, work };
 }

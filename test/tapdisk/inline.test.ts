@@ -8,7 +8,7 @@ import { TdOp, TdStatus, type ImageDriver, type TdRequest } from '../../src/tapd
 import { LATENCY_BUCKETS } from '../../src/tapdisk/stats.js';
 import { Tapdisk } from '../../src/tapdisk/tapdisk.js';
 import { HoldingDriver, openRamDriver, vbdOver } from './drivers-for-tests.js';
-import { makeRequest, RandomWorkload, request, setRequest, type Outcome } from './helpers.js';
+import { makeRequest, request, seededWorkload, setRequest, type Outcome } from './helpers.js';
 
 /** Submit through queueNow; `inline` says whether it completed before queueNow returned. */
 function submitNow(vbd: { queueNow(req: TdRequest): void }, req: TdRequest): { inline: boolean; done: Promise<Outcome> } {
@@ -102,14 +102,8 @@ test('a driver that claims to be synchronous but keeps a request: later requests
 });
 
 test('random reads, writes, discards and flushes through queueNow and queue complete as if run in order', async (t) => {
-  const seed = Number(process.env['SPLITBLK_SEED'] ?? Date.now() % 1_000_000);
-  t.log(`seed ${seed} (set SPLITBLK_SEED to replay)`);
-  const tapdisk = new Tapdisk({ aio: null });
-  t.teardown(() => tapdisk.close());
   const requestsMax = 400;
-  const memory = new Uint8Array(requestsMax * 4096);
-  const region = tapdisk.registerRegion(memory.buffer);
-  const work = new RandomWorkload(seed, memory, region);
+  const { seed, tapdisk, work } = seededWorkload(t, requestsMax);
   const vbd = await tapdisk.open(`ram:32K?id=inline-${seed}`);
   const checks: Promise<void>[] = [];
   let inline = 0;

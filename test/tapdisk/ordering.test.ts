@@ -1,8 +1,7 @@
 import test from 'ava';
 import type { ImageDriver, TdRequest } from '../../src/tapdisk/api.js';
-import { Tapdisk } from '../../src/tapdisk/tapdisk.js';
 import { openRamDriver, vbdOver } from './drivers-for-tests.js';
-import { RandomWorkload, submit } from './helpers.js';
+import { seededWorkload, submit } from './helpers.js';
 
 /**
  * A device that runs whatever it holds in a random order on every tick: the scheduler alone must
@@ -45,14 +44,8 @@ class ShufflingDriver implements ImageDriver {
 }
 
 test('random overlapping reads, writes, discards and flushes complete as if run in order', async (t) => {
-  const seed = Number(process.env['SPLITBLK_SEED'] ?? Date.now() % 1_000_000);
-  t.log(`seed ${seed} (set SPLITBLK_SEED to replay)`);
-  const tapdisk = new Tapdisk({ aio: null });
-  t.teardown(() => tapdisk.close());
   const requestsMax = 400;
-  const memory = new Uint8Array(requestsMax * 4096);
-  const region = tapdisk.registerRegion(memory.buffer);
-  const work = new RandomWorkload(seed, memory, region);
+  const { seed, tapdisk, work } = seededWorkload(t, requestsMax);
   const inner = await openRamDriver(tapdisk, `ram:32K?id=${seed}`);
   const vbd = vbdOver(new ShufflingDriver(inner, (n) => work.rand(n)), { depthMax: 16 });
   const checks: Promise<void>[] = [];
