@@ -259,3 +259,32 @@ for (const [name, steps] of Object.entries(scripts)) {
     t.deepEqual(ours, theirs);
   });
 }
+
+/*
+ * C's command line takes 0 for every quota and clamps -M to XENSTORE_REL_PATH_MAX. A node
+ * quota of 0 refuses even dom0's new nodes (C compares dom0's count, which it keeps at 0).
+ */
+test.serial('sim matches C xenstored: zero quotas and an over-long path quota from the command line', async (t) => {
+  if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
+  const steps: Step[] = [
+    s('a', T.Control, 'quota'),
+    w('a', '/x', 'v'),
+    w('a', '/tool/xenstored', 'v'),
+    s('a', T.Mkdir, '/y'),
+    s('a', T.SetPerms, '/tool/xenstored', 'n0', 'r1'),
+    s('a', T.Watch, '/x', 'tok'),
+    s('a', T.TransactionStart, ''),
+    w('a', `/local/domain/1/${'a/'.repeat(1025)}b`, 'v'),
+  ];
+  const [zeroSim, zeroC] = await Promise.all([
+    startSim(['--quota-nodes', '0', '--quota-node-size', '0', '--quota-perms', '0', '--quota-watches', '0',
+      '--quota-transactions', '0', '--quota-outstanding', '0', '--quota-path', '5000']),
+    startOracle(['-E', '0', '-S', '0', '-A', '0', '-W', '0', '-t', '0', '-Q', 'outstanding=0', '-M', '5000']),
+  ]);
+  try {
+    const [ours, theirs] = await Promise.all([transcript(zeroSim.socket, steps), transcript(zeroC.socket, steps)]);
+    t.deepEqual(ours, theirs);
+  } finally {
+    await Promise.all([zeroSim.stop(), zeroC.stop()]);
+  }
+});

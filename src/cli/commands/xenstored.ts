@@ -5,7 +5,11 @@ import { listenUnix } from '../../xenstore-sim/server/unix-listener.js';
 import { TraceLog } from '../../xenstore-sim/server/trace-log.js';
 import { warmUp, WARM_UP_MS_DEFAULT } from '../../xenstore-sim/server/warm-up.js';
 import { DEFAULT_QUOTAS, type XsQuotas } from '../../xenstore-sim/store/quotas.js';
+import { XENSTORE_REL_PATH_MAX } from '../../xenstore-sim/wire/messages.js';
 import { native, type StreamSocketApi } from '../../native/index.js';
+
+/** C's INT_MAX: the largest value its command line takes for a quota. */
+const INT_MAX = 0x7fffffff;
 
 const USAGE = `usage: splitblk xenstored --socket PATH [--rundir DIR] [--trace FILE]
          [--quota-nodes N] [--quota-node-size BYTES] [--quota-watches N]
@@ -19,8 +23,10 @@ XENSTORED_RUNDIR=DIR when PATH is DIR/socket. Quotas limit unprivileged guests o
 defaults are C xenstored 4.17's (${DEFAULT_QUOTAS.nodesMax} nodes, ${DEFAULT_QUOTAS.nodeSizeBytesMax}-byte nodes, ${DEFAULT_QUOTAS.watchesMax} watches,
 ${DEFAULT_QUOTAS.transactionsMax} transactions, ${DEFAULT_QUOTAS.permsMax} permissions, ${DEFAULT_QUOTAS.pathBytesMax}-byte paths,
 ${DEFAULT_QUOTAS.transactionNodesMax} nodes per transaction, ${DEFAULT_QUOTAS.memoryBytesMax} bytes of memory with a warning level at ${DEFAULT_QUOTAS.memoryBytesSoftMax}
-(0: no limit), ${DEFAULT_QUOTAS.outstandingMax} outstanding requests). XS_CONTROL "quota set NAME VALUE" changes
-them while running.
+(0: no limit), ${DEFAULT_QUOTAS.outstandingMax} outstanding requests). As with C's command line, any quota may be
+0 (a guest then gets none of it; --quota-outstanding 0 means its requests are never read) and
+--quota-path above ${XENSTORE_REL_PATH_MAX} counts as ${XENSTORE_REL_PATH_MAX}. XS_CONTROL "quota set NAME VALUE" changes them
+while running.
 Guests: with a run directory (--rundir, else $SPLITBLK_RUNDIR, else DIR when PATH is
 DIR/xenstored/socket) XS_INTRODUCE maps the guest's xenstore page and binds its event channel
 through the hypervisor emulation there; without one, INTRODUCE only records the domain.
@@ -55,16 +61,17 @@ export const command: Command = {
     }, false);
     if (values.socket === undefined) throw new UsageError('--socket PATH is required');
     const quotas: Partial<XsQuotas> = {
-      nodesMax: intFlag('quota-nodes', values['quota-nodes'], DEFAULT_QUOTAS.nodesMax, 1),
-      nodeSizeBytesMax: intFlag('quota-node-size', values['quota-node-size'], DEFAULT_QUOTAS.nodeSizeBytesMax, 1),
-      watchesMax: intFlag('quota-watches', values['quota-watches'], DEFAULT_QUOTAS.watchesMax, 0),
-      transactionsMax: intFlag('quota-transactions', values['quota-transactions'], DEFAULT_QUOTAS.transactionsMax, 0),
-      permsMax: intFlag('quota-perms', values['quota-perms'], DEFAULT_QUOTAS.permsMax, 1),
-      pathBytesMax: intFlag('quota-path', values['quota-path'], DEFAULT_QUOTAS.pathBytesMax, 1),
-      transactionNodesMax: intFlag('quota-transaction-nodes', values['quota-transaction-nodes'], DEFAULT_QUOTAS.transactionNodesMax, 0),
-      memoryBytesMax: intFlag('quota-memory', values['quota-memory'], DEFAULT_QUOTAS.memoryBytesMax, 0),
-      memoryBytesSoftMax: intFlag('quota-memory-soft', values['quota-memory-soft'], DEFAULT_QUOTAS.memoryBytesSoftMax, 0),
-      outstandingMax: intFlag('quota-outstanding', values['quota-outstanding'], DEFAULT_QUOTAS.outstandingMax, 1),
+      nodesMax: intFlag('quota-nodes', values['quota-nodes'], DEFAULT_QUOTAS.nodesMax, 0, INT_MAX),
+      nodeSizeBytesMax: intFlag('quota-node-size', values['quota-node-size'], DEFAULT_QUOTAS.nodeSizeBytesMax, 0, INT_MAX),
+      watchesMax: intFlag('quota-watches', values['quota-watches'], DEFAULT_QUOTAS.watchesMax, 0, INT_MAX),
+      transactionsMax: intFlag('quota-transactions', values['quota-transactions'], DEFAULT_QUOTAS.transactionsMax, 0, INT_MAX),
+      permsMax: intFlag('quota-perms', values['quota-perms'], DEFAULT_QUOTAS.permsMax, 0, INT_MAX),
+      // C's -M takes any value and keeps min(value, XENSTORE_REL_PATH_MAX).
+      pathBytesMax: Math.min(intFlag('quota-path', values['quota-path'], DEFAULT_QUOTAS.pathBytesMax, 0, INT_MAX), XENSTORE_REL_PATH_MAX),
+      transactionNodesMax: intFlag('quota-transaction-nodes', values['quota-transaction-nodes'], DEFAULT_QUOTAS.transactionNodesMax, 0, INT_MAX),
+      memoryBytesMax: intFlag('quota-memory', values['quota-memory'], DEFAULT_QUOTAS.memoryBytesMax, 0, INT_MAX),
+      memoryBytesSoftMax: intFlag('quota-memory-soft', values['quota-memory-soft'], DEFAULT_QUOTAS.memoryBytesSoftMax, 0, INT_MAX),
+      outstandingMax: intFlag('quota-outstanding', values['quota-outstanding'], DEFAULT_QUOTAS.outstandingMax, 0, INT_MAX),
     };
     const warmUpMs = intFlag('warm-up-ms', values['warm-up-ms'], WARM_UP_MS_DEFAULT, 0, 60_000);
     // Always a trace log, so that XS_CONTROL logfile can start one; without --trace it is closed.

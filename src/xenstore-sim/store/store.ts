@@ -70,7 +70,15 @@ export class XsStore {
     root.generation = this.generation++;
     this.setGlobal('/', root);
     this.owned.set(0, 1);
-    this.write({ domid: 0, privileged: true }, '/tool/xenstored', EMPTY);
+    // C writes these without a connection, so no quota applies (not even a node quota of 0,
+    // which refuses dom0's own new nodes later).
+    const nodesMax = this.quotas.nodesMax;
+    this.quotas.nodesMax = Number.MAX_SAFE_INTEGER;
+    try {
+      this.write({ domid: 0, privileged: true }, '/tool/xenstored', EMPTY);
+    } finally {
+      this.quotas.nodesMax = nodesMax;
+    }
   }
 
   // ---- transactions -------------------------------------------------------------------
@@ -419,8 +427,9 @@ export class XsStore {
     let otherCharged = 0;
     for (let k = 0; k <= chain.length; k++) {
       const node = k < chain.length ? chain[k]! : parent;
-      // create_node() leaves its error in errno.
-      if (k < chain.length && !caller.privileged && pendingNodes + k >= this.quotas.nodesMax) this.refuse(this.lastErrno = 'ENOSPC', undefined, k);
+      // create_node() leaves its error in errno. C counts no nodes for a privileged caller
+      // but still compares, so a node quota of 0 refuses dom0's new nodes too.
+      if (k < chain.length && (caller.privileged ? 0 : pendingNodes + k) >= this.quotas.nodesMax) this.refuse(this.lastErrno = 'ENOSPC', undefined, k);
       if (!caller.privileged && recordBytes(node) >= this.quotas.nodeSizeBytesMax) this.refuse(this.lastErrno = 'ENOSPC', tx, k + 1);
       let domid: number;
       let bytes: number;
