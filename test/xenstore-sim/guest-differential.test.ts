@@ -167,6 +167,28 @@ test.serial('guest quotas match C xenstored', async (t) => {
   t.true(ours.some((l) => l.includes('E2BIG')) && ours.some((l) => l.includes('ENOSPC')));
 });
 
+/** Two watches with one token firing for one change: C sends the guest one event (add_event()). */
+const duplicateSteps: Step[] = [
+  s('a', T.Mkdir, '/local/domain/12'),
+  s('a', T.SetPerms, '/local/domain/12', 'n12'),
+  s('a', T.Introduce, '12', '0', '1012'),
+  s('d', T.Watch, 'dup', 'T'),
+  s('d', T.Watch, 'dup/x', 'T'),
+  s('d', T.Watch, '/local/domain/12/dup/x', 'T'),
+  s('d', T.Watch, 'dup/x', 'U'),
+  w('a', '/local/domain/12/dup/x', '1'),
+  w('d', 'dup/x/y', '2'),
+  s('d', T.Rm, 'dup'),
+  { c: 'a', op: T.Release, args: ['12'], ends: 'd' },
+];
+
+test.serial('a guest gets one event where two watches with one token fire, as from C xenstored', async (t) => {
+  if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
+  const ours = await transcript(listener!.path, duplicateSteps, { d: async () => streamClient(guests.clients.get(12)!) });
+  const theirs = await transcript(oracle!.socket, duplicateSteps, { d: async () => ringFileClient(`${oracle!.dir}/fx`, 12) });
+  t.deepEqual(ours, theirs);
+});
+
 /**
  * The oracle's fake hypervisor: a domain reports shut down while <fx>/shutdown-<domid> exists
  * and is gone once <fx>/gone-<domid> exists; port 999 on the event FIFO is VIRQ_DOM_EXC. The

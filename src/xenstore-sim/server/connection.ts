@@ -2,6 +2,7 @@ import type { Caller, Transaction } from '../store/index.js';
 import { XsFrameParser } from '../wire/parser.js';
 import type { ByteStream } from './stream.js';
 import { OutputQueue } from './output-queue.js';
+import { RecentEvents } from './recent-events.js';
 
 /** A registered watch: the absolute (or "@") path, the token, and the prefix to strip when the client gave a relative path. */
 export interface Watch {
@@ -39,6 +40,8 @@ export class Connection implements Caller {
    * it is done (one write system call instead of one per reply and event).
    */
   readonly outbox: Buffer[] = [];
+  /** Watch events made for this connection and not sent yet, for C's duplicate check. */
+  readonly recentEvents = new RecentEvents();
   /** Frames in `outbox` (slots past it are stale: reused, never read). */
   outboxCount = 0;
   outboxBytes = 0;

@@ -2,7 +2,7 @@
 import { Buffer } from 'node:buffer';
 import { XsStore, type StoreChange, type XsQuotas } from '../store/index.js';
 import { fail } from '../store/errors.js';
-import { XS_INTRODUCE_DOMAIN_PATH, XS_RELEASE_DOMAIN_PATH, XsType, xsTypeName, type XsPacket } from '../wire/messages.js';
+import { XS_HEADER_SIZE, XS_INTRODUCE_DOMAIN_PATH, XS_RELEASE_DOMAIN_PATH, XsType, xsTypeName, type XsPacket } from '../wire/messages.js';
 import { encodePacket } from '../wire/serializer.js';
 import { controlCommand, type ControlContext, type DomainUsage } from './control.js';
 import type { TraceLog } from './trace-log.js';
@@ -74,6 +74,8 @@ export class XenstoreServer implements HandlerContext {
   /** Unprivileged connections whose requests are not being read (over a quota). */
   private readonly held = new Set<Connection>();
   private retrying = false;
+  /** Guests that got watch events during the request being handled (see endRequest()). */
+  private readonly guestsWithRecentEvents: Connection[] = [];
 
   constructor(opts: XenstoreServerOptions = {}) {
     this.store = opts.store ?? new XsStore({ quotas: opts.quotas ?? {} });
@@ -221,6 +223,7 @@ export class XenstoreServer implements HandlerContext {
         this.reply(conn, XsType.Error, packet, Buffer.from('EIO\0', 'latin1'));
       }
       this.outputs.setRequester(undefined);
+      this.endRequest();
       if (conn.closed) return;
     }
   }
@@ -238,10 +241,36 @@ export class XenstoreServer implements HandlerContext {
     else this.outputs.sendReply(conn, frame);
   }
 
-  /** A watch event: C's rules for guests (memory quota, duplicates), batched for dom0. */
+  /**
+   * A watch event: dropped when it duplicates one not sent yet (C's add_event(); see
+   * RecentEvents), then C's rules for guests (memory quota, queued duplicates), batched for dom0.
+   */
   private sendEvent(conn: Connection, frame: Buffer): void {
+    if (this.batchDepth > 0) {
+      const wasEmpty = conn.recentEvents.empty;
+      if (conn.recentEvents.duplicate(frame)) {
+        conn.eventsDropped++;
+        this.traceDroppedDuplicate(conn, frame);
+        return;
+      }
+      // A guest's recent events are those of the current request (see endRequest()).
+      if (wasEmpty && !conn.privileged) this.guestsWithRecentEvents.push(conn);
+    }
     if (conn.privileged) this.send(conn, frame);
     else if (!this.outputs.sendEvent(conn, frame)) conn.eventsDropped++;
+  }
+
+  private traceDroppedDuplicate(conn: Connection, frame: Buffer): void {
+    if (this.trace === undefined) return;
+    const text = frame.toString('latin1', XS_HEADER_SIZE).replace(/\0/g, ' ').trimEnd();
+    this.trace(`dropping duplicate watch event ${JSON.stringify(text)} for conn ${conn.id} dom${conn.domid}`);
+  }
+
+  /** A request was handled: the guests' events it made are no longer "not sent yet". */
+  private endRequest(): void {
+    const list = this.guestsWithRecentEvents;
+    for (let i = 0; i < list.length; i++) list[i]!.recentEvents.clear();
+    list.length = 0;
   }
 
   /**
@@ -279,6 +308,7 @@ export class XenstoreServer implements HandlerContext {
       for (let f = 0; f < count; f++) conn.outbox[f] = NO_FRAME;
       conn.outboxCount = 0;
       conn.outboxBytes = 0;
+      conn.recentEvents.clear();
       conn.stream.write(bytes);
     }
     for (let i = 0; i < this.unflushedCount; i++) this.unflushed[i] = undefined;
@@ -299,6 +329,7 @@ export class XenstoreServer implements HandlerContext {
     this.outputs.drop(conn);
     conn.outboxCount = 0;
     conn.outboxBytes = 0;
+    conn.recentEvents.clear();
     this.forgetTransactions(conn);
     this.connections.delete(conn);
     // A guest whose ring broke stays introduced without a connection, as in C (ignore_connection);
