@@ -74,6 +74,8 @@ test('a socket path over 107 bytes is refused with a clear message', async (t) =
 test('usage errors exit 2', async (t) => {
   t.is((await start([]).done).code, 2);
   t.is((await start(['--socket', '/tmp/x', '--quota-nodes', 'many']).done).code, 2);
+  t.is((await start(['--socket', '/tmp/x', '--quota-outstanding', '-1']).done).code, 2);
+  t.is((await start(['--socket', '/tmp/x', '--timeout-watch-event', '2.5']).done).code, 2);
   t.is((await start(['--socket', '/tmp/x', '--bogus']).done).code, 2);
 });
 

@@ -49,8 +49,8 @@ async function cWorld(): Promise<World> {
   return { dom0: await RawClient.unix(oracle!.socket), ring: (domid) => oracleRing(`${oracle!.dir}/fx`, domid) };
 }
 
-/** Run `script` on both daemons and return both logs. */
-async function both(script: (w: World, log: (line: string) => void) => Promise<void>): Promise<[string[], string[]]> {
+/** Run `script` on both daemons (by default the shared pair) and return both logs. */
+async function both(script: (w: World, log: (line: string) => void) => Promise<void>, worlds: [() => Promise<World>, () => Promise<World>] = [ourWorld, cWorld]): Promise<[string[], string[]]> {
   const run = async (world: World): Promise<string[]> => {
     const lines: string[] = [];
     try {
@@ -60,7 +60,7 @@ async function both(script: (w: World, log: (line: string) => void) => Promise<v
     }
     return lines;
   };
-  return [await run(await ourWorld()), await run(await cWorld())];
+  return [await run(await worlds[0]()), await run(await worlds[1]())];
 }
 
 async function ask(dom0: RawClient, type: number, ...args: string[]): Promise<string> {
@@ -249,4 +249,51 @@ test.serial('watch events to a guest that does not read: queued, merged, charged
   });
   t.deepEqual(ours, theirs);
   t.true(ours.some((l) => l.includes('outstanding : 20')), ours.join('\n'));
+});
+
+test.serial('watch events that wait too long for room in a guest ring are dropped, as with C -w watch-event', async (t) => {
+  if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
+  // A pair of its own, both with a 1-second timeout.
+  const ownDir = shortTempDir('xst.');
+  const ownGuests = new PageGuests();
+  const ownListener = await listenUnix(new XenstoreServer({ guests: ownGuests, watchEventTimeoutMs: 1000 }), `${ownDir}/socket`);
+  const ownOracle = await startOracle(['-T', '', '-w', 'watch-event=1']);
+  try {
+    const [ours, theirs] = await both(async ({ dom0, ring }, log) => {
+      for (const line of await introduce(dom0, 13)) log(line);
+      log(await askRaw(dom0, T.Write, Buffer.from('/w13\0x')));
+      log(await ask(dom0, T.SetPerms, '/w13', 'n0', 'r13'));
+      const g = ring(13);
+      const parser = new XsFrameParser();
+      try {
+        g.put(frame(T.Watch, 1, 0, strings('/w13', 'tok')));
+        await settle(g);
+        log(`took ${frames(g.take(), parser).join(' | ')}`);
+        // 60 distinct events: rsp[] takes the first ones and a piece of the next; the rest wait.
+        for (let i = 0; i < 60; i++) await askRaw(dom0, T.Write, Buffer.from(`/w13/k${String(i).padStart(2, '0')}\0v`));
+        log(`ring full: ${JSON.stringify(await settle(g))}`);
+        log(await usage(dom0, 13));
+        await new Promise((resolve) => setTimeout(resolve, 1600));
+        log(await askRaw(dom0, T.Write, Buffer.from('/w13/late\0v')));
+        log(await usage(dom0, 13));
+        for (let round = 0; round < 3; round++) {
+          log(`took ${frames(g.take(), parser).join(' | ')}`);
+          log(`round ${round}: ${JSON.stringify(await settle(g))}`);
+        }
+        log(await usage(dom0, 13));
+        log(await ask(dom0, T.Release, '13'));
+      } finally {
+        g.close();
+      }
+    }, [
+      async () => ({ dom0: await RawClient.unix(ownListener.path), ring: (domid) => ownGuests.ring(domid) }),
+      async () => ({ dom0: await RawClient.unix(ownOracle.socket), ring: (domid) => oracleRing(`${ownOracle.dir}/fx`, domid) }),
+    ]);
+    t.deepEqual(ours, theirs);
+    t.true(ours.some((l) => l.includes('/w13/late')) && !ours.some((l) => l.includes('/w13/k59')), ours.join('\n'));
+  } finally {
+    await ownListener.close();
+    await ownOracle.stop();
+    rmSync(ownDir, { recursive: true, force: true });
+  }
 });

@@ -1,6 +1,7 @@
 import { intFlag, parseFlags, UsageError, type Command } from '../command.js';
 import { stopRequested } from '../stop.js';
 import { XenstoreServer } from '../../xenstore-sim/server/server.js';
+import { WATCH_EVENT_TIMEOUT_MS_DEFAULT } from '../../xenstore-sim/server/output-queue.js';
 import { listenUnix } from '../../xenstore-sim/server/unix-listener.js';
 import { TraceLog } from '../../xenstore-sim/server/trace-log.js';
 import { warmUp, WARM_UP_MS_DEFAULT } from '../../xenstore-sim/server/warm-up.js';
@@ -15,7 +16,8 @@ const USAGE = `usage: splitblk xenstored --socket PATH [--rundir DIR] [--trace F
          [--quota-nodes N] [--quota-node-size BYTES] [--quota-watches N]
          [--quota-transactions N] [--quota-perms N] [--quota-path BYTES]
          [--quota-transaction-nodes N] [--quota-memory BYTES] [--quota-memory-soft BYTES]
-         [--quota-outstanding N] [--warm-up-ms MS] [--exit-with-parent]
+         [--quota-outstanding N] [--timeout-watch-event SECONDS] [--warm-up-ms MS]
+         [--exit-with-parent]
 
 Run the xenstore daemon in the foreground on the unix socket PATH (at most 107 bytes).
 Socket clients are dom0. Real Xen clients connect with XENSTORED_PATH=PATH, or with
@@ -31,6 +33,8 @@ Guests: with a run directory (--rundir, else $SPLITBLK_RUNDIR, else DIR when PAT
 DIR/xenstored/socket) XS_INTRODUCE maps the guest's xenstore page and binds its event channel
 through the hypervisor emulation there; without one, INTRODUCE only records the domain.
 Prints nothing unless it fails; SIGTERM or SIGINT exits 0 and removes the socket.
+--timeout-watch-event SECONDS (C's -w watch-event=, default ${WATCH_EVENT_TIMEOUT_MS_DEFAULT / 1000}; 0: never): a watch
+event that waited this long for room in a guest's ring, none of it written yet, is dropped.
 --trace FILE appends one line per request and reply. Before listening, the daemon serves
 in-process clients on a throwaway socket for --warm-up-ms MS (default ${WARM_UP_MS_DEFAULT}; 0: none), so
 that V8 has optimized the request path before the first real client comes.
@@ -56,6 +60,7 @@ export const command: Command = {
       'quota-memory': { type: 'string' },
       'quota-memory-soft': { type: 'string' },
       'quota-outstanding': { type: 'string' },
+      'timeout-watch-event': { type: 'string' },
       'warm-up-ms': { type: 'string' },
       'exit-with-parent': { type: 'boolean' },
     }, false);
@@ -73,12 +78,13 @@ export const command: Command = {
       memoryBytesSoftMax: intFlag('quota-memory-soft', values['quota-memory-soft'], DEFAULT_QUOTAS.memoryBytesSoftMax, 0, INT_MAX),
       outstandingMax: intFlag('quota-outstanding', values['quota-outstanding'], DEFAULT_QUOTAS.outstandingMax, 0, INT_MAX),
     };
+    const watchEventTimeoutMs = 1000 * intFlag('timeout-watch-event', values['timeout-watch-event'], WATCH_EVENT_TIMEOUT_MS_DEFAULT / 1000, 0, INT_MAX / 1000);
     const warmUpMs = intFlag('warm-up-ms', values['warm-up-ms'], WARM_UP_MS_DEFAULT, 0, 60_000);
     // Always a trace log, so that XS_CONTROL logfile can start one; without --trace it is closed.
     const log = new TraceLog(values.trace);
     const rundir = guestRundir(values.rundir, ctx.env, values.socket);
     const guests = rundir === undefined ? undefined : await guestConnector(rundir);
-    const server = new XenstoreServer({ quotas, log, ...(guests === undefined ? {} : { guests }) });
+    const server = new XenstoreServer({ quotas, log, watchEventTimeoutMs, ...(guests === undefined ? {} : { guests }) });
     // Handlers go in before the socket appears: callers take the socket as the sign of life
     // and may signal us at once.
     const stopped = stopRequested({ exitWithParent: values['exit-with-parent'] === true, stdin: process.stdin });

@@ -20,3 +20,5 @@ export { socketStream } from './socket-stream.js';
 export { XenstoreServer, type XenstoreServerOptions } from './server.js';
 export { listenUnix, type ListenUnixOptions, type UnixListener } from './unix-listener.js';
 export { TraceLog } from './trace-log.js';
+export { SYSTEM_CLOCK, type DaemonClock } from './clock.js';
+export { WATCH_EVENT_TIMEOUT_MS_DEFAULT } from './output-queue.js';

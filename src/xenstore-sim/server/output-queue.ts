@@ -1,6 +1,10 @@
 import type { XsStore } from '../store/index.js';
 import { XS_HEADER_SIZE } from '../wire/messages.js';
+import type { DaemonClock } from './clock.js';
 import type { Connection } from './connection.js';
+
+/** C's default timeout_watch_event_msec (-w watch-event=20). */
+export const WATCH_EVENT_TIMEOUT_MS_DEFAULT = 20_000;
 
 /**
  * C's DEFAULT_BUFFER_SIZE: a reply whose payload is at most this long is queued without a
@@ -35,6 +39,8 @@ export interface OutFrame {
   pend: PendingRequest | undefined;
   /** A watch event's payload, for C's duplicate-event check. */
   readonly eventKey: string | undefined;
+  /** When a watch event that is still wholly unsent is dropped (C's timeout_msec); 0: never. */
+  deadlineMs: number;
 }
 
 /** One connection's frames not yet wholly written (C's out_list), first in first out. */
@@ -64,6 +70,36 @@ export class OutputQueue {
     return this.items[this.head];
   }
 
+  /**
+   * C's check_event_timeout(): drop the watch events nothing of which is written yet and whose
+   * deadline has passed, from the front up to the first one still in time (deadlines grow
+   * along the queue); other frames stay. Returns that one's deadline, or 0 when none is left.
+   */
+  dropExpired(nowMs: number, dropped: (item: OutFrame) => void): number {
+    let next = 0;
+    const kept: (OutFrame | undefined)[] = [];
+    let i = this.head;
+    for (; i < this.items.length; i++) {
+      const item = this.items[i]!;
+      if (item.deadlineMs !== 0 && item.sent === 0) {
+        if (item.deadlineMs > nowMs) {
+          next = item.deadlineMs;
+          break;
+        }
+        this.forget(item);
+        dropped(item);
+        continue;
+      }
+      kept.push(item);
+    }
+    if (kept.length !== i - this.head) {
+      for (; i < this.items.length; i++) kept.push(this.items[i]);
+      this.items = kept;
+      this.head = 0;
+    }
+    return next;
+  }
+
   shift(): OutFrame | undefined {
     const item = this.items[this.head];
     if (item === undefined) return undefined;
@@ -76,13 +112,18 @@ export class OutputQueue {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }
+    this.forget(item);
+    return item;
+  }
+
+  /** Take an item that leaves the queue out of the byte count and the event index. */
+  private forget(item: OutFrame): void {
     this.bytes -= item.frame.length;
     if (item.eventKey !== undefined) {
       const n = this.events.get(item.eventKey)! - 1;
       if (n === 0) this.events.delete(item.eventKey);
       else this.events.set(item.eventKey, n);
     }
-    return item;
   }
 }
 
@@ -100,13 +141,28 @@ export class OutputQueue {
  * Only a flow-controlled stream (a guest's ring, with writeSome()) ever has a queue; other
  * streams take every frame at once, so their replies are written out as soon as they are made.
  */
+export interface GuestOutputsOptions {
+  clock: DaemonClock;
+  /** C's -w watch-event: how long a queued watch event may wait for ring space; 0: for ever. */
+  watchEventTimeoutMs: number;
+  trace: (line: string) => void;
+}
+
 export class GuestOutputs {
   /** The unprivileged connection whose request is being handled, and its pending record. */
   private requester: Connection | undefined;
   private pend: PendingRequest | undefined;
+  /** Connections whose queues may hold watch events with a deadline. */
+  private readonly timed = new Set<Connection>();
+  /** The one timer for the earliest deadline, and when it fires. */
+  private cancelTimer: (() => void) | undefined;
+  private timerAtMs = 0;
 
-  /** `onProgress` runs after queued frames went out: held connections may be readable again. */
-  constructor(private readonly store: XsStore, private readonly onProgress: () => void) {}
+  /**
+   * `onProgress` runs after queued frames went out or were dropped: held connections may be
+   * readable again.
+   */
+  constructor(private readonly store: XsStore, private readonly onProgress: () => void, private readonly opts: GuestOutputsOptions) {}
 
   /** C's domain_can_read() for an unprivileged connection: a counter compare on the hot path. */
   canRead(conn: Connection): boolean {
@@ -175,10 +231,55 @@ export class GuestOutputs {
       if (sent === frame.length || conn.closed) return undefined;
     }
     // The key of an event that found the queue empty is made only now that it waits.
-    const item: OutFrame = { frame, sent, reply, pend, eventKey: reply ? undefined : key ?? eventKey(frame) };
+    const item: OutFrame = { frame, sent, reply, pend, eventKey: reply ? undefined : key ?? eventKey(frame), deadlineMs: 0 };
     queue.push(item);
     this.store.adjustMemory(conn.domid, frame.length);
+    const timeoutMs = this.opts.watchEventTimeoutMs;
+    if (!reply && timeoutMs > 0) this.setDeadline(conn, item, this.opts.clock.nowMs() + timeoutMs);
     return item;
+  }
+
+  /** A queued event gets its deadline; one timer serves every guest's queue. */
+  private setDeadline(conn: Connection, item: OutFrame, deadlineMs: number): void {
+    item.deadlineMs = deadlineMs;
+    this.timed.add(conn);
+    if (this.cancelTimer === undefined || deadlineMs < this.timerAtMs) this.armTimer(deadlineMs);
+  }
+
+  private armTimer(atMs: number): void {
+    this.cancelTimer?.();
+    this.timerAtMs = atMs;
+    const clock = this.opts.clock;
+    this.cancelTimer = clock.after(Math.max(0, atMs - clock.nowMs()), () => {
+      this.cancelTimer = undefined;
+      this.expireEvents();
+    });
+  }
+
+  /** Drop the queued watch events whose time is up (C's check_event_timeout() for each guest). */
+  expireEvents(): void {
+    const now = this.opts.clock.nowMs();
+    let next = 0;
+    let dropped = false;
+    for (const conn of this.timed) {
+      const due = conn.queue.dropExpired(now, (item) => {
+        this.store.adjustMemory(conn.domid, -item.frame.length);
+        this.eventDone(item.pend);
+        this.opts.trace(`watch event ${JSON.stringify(item.eventKey ?? '')} for conn ${conn.id} dom${conn.domid} timed out`);
+        dropped = true;
+      });
+      if (due === 0) this.timed.delete(conn);
+      else if (next === 0 || due < next) next = due;
+    }
+    if (next !== 0) this.armTimer(next);
+    if (dropped) this.onProgress();
+  }
+
+  /** Stop the timer (the daemon is closing). */
+  close(): void {
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    this.timed.clear();
   }
 
   /** The ring may have room: write queued frames in order while they fit. */
@@ -201,6 +302,7 @@ export class GuestOutputs {
 
   /** The connection is gone: its queue is freed, and requests waiting on its events let go. */
   drop(conn: Connection): void {
+    this.timed.delete(conn);
     const queue = conn.queue;
     if (queue.length === 0) return;
     for (let item = queue.shift(); item !== undefined; item = queue.shift()) {

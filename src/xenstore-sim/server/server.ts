@@ -9,7 +9,8 @@ import type { TraceLog } from './trace-log.js';
 import { Connection } from './connection.js';
 import { handleRequest, type HandlerContext } from './handlers.js';
 import { memoryStreamPair } from './memory-stream.js';
-import { GuestOutputs } from './output-queue.js';
+import { SYSTEM_CLOCK, type DaemonClock } from './clock.js';
+import { GuestOutputs, WATCH_EVENT_TIMEOUT_MS_DEFAULT } from './output-queue.js';
 import type { ByteStream, GuestConnector } from './stream.js';
 import { fireChange, fireSpecial, WatchTable } from './watches.js';
 
@@ -28,6 +29,14 @@ export interface XenstoreServerOptions {
   log?: TraceLog;
   /** Called with internal errors (bugs) that a request hit; the default prints to stderr. */
   onInternalError?: (error: unknown) => void;
+  /**
+   * C's -w watch-event=SECONDS, in ms (default WATCH_EVENT_TIMEOUT_MS_DEFAULT): a watch event
+   * that waited this long for room in a guest's ring, none of it written yet, is dropped.
+   * 0: events wait for ever.
+   */
+  watchEventTimeoutMs?: number;
+  /** Time and timers (default SYSTEM_CLOCK). */
+  clock?: DaemonClock;
 }
 
 const NO_FRAME = Buffer.alloc(0);
@@ -81,6 +90,10 @@ export class XenstoreServer implements HandlerContext {
     this.store = opts.store ?? new XsStore({ quotas: opts.quotas ?? {} });
     this.outputs = new GuestOutputs(this.store, () => {
       if (this.batchDepth === 0) this.retryHeld();
+    }, {
+      clock: opts.clock ?? SYSTEM_CLOCK,
+      watchEventTimeoutMs: opts.watchEventTimeoutMs ?? WATCH_EVENT_TIMEOUT_MS_DEFAULT,
+      trace: (line) => this.trace?.(line),
     });
     this.eventQueueBytesMax = this.store.quotas.eventQueueBytesMax;
     this.guests = opts.guests;
@@ -129,6 +142,7 @@ export class XenstoreServer implements HandlerContext {
   /** Close every connection (the daemon's shutdown). */
   close(): void {
     for (const conn of [...this.connections]) conn.stream.close();
+    this.outputs.close();
   }
 
   get connectionCount(): number {
