@@ -52,6 +52,8 @@ export class XsStore {
   /** Bytes held per domain, as C 4.17 accounts them (nodes here; watches through adjustMemory()). */
   private readonly memory = new Map<number, number>();
   private generation = 0;
+  /** Transactions started and not yet ended or dropped (C's wrl_ntransactions, sockets' included). */
+  private openTransactions = 0;
   /**
    * C's errno as the store leaves it: some refusals answer "whatever errno held", which is
    * what the last node lookup that missed (ENOENT), permission or path refusal, or failed
@@ -84,6 +86,7 @@ export class XsStore {
   // ---- transactions -------------------------------------------------------------------
 
   startTransaction(caller: Caller, id: number): Transaction {
+    this.openTransactions++;
     return new Transaction(id, this.generation++, caller.privileged ? undefined : caller.domid, caller.domid);
   }
 
@@ -115,6 +118,10 @@ export class XsStore {
 
   /** A transaction is over (ended, failed or dropped with its connection): free its copies. */
   releaseTransaction(tx: Transaction): void {
+    if (tx.open) {
+      tx.open = false;
+      this.openTransactions--;
+    }
     for (const entry of tx.accessed.values()) {
       if (entry.chargedBytes !== 0) this.adjustMemory(entry.chargedTo, -entry.chargedBytes);
       entry.chargedBytes = 0;
@@ -143,6 +150,20 @@ export class XsStore {
     }
     for (const [domid, delta] of tx.nodeDelta) this.adjustOwned(domid, delta);
     for (const change of changes) this.onChange(change);
+  }
+
+  /** Transactions open on every connection; one being committed no longer counts. */
+  get openTransactionCount(): number {
+    return this.openTransactions;
+  }
+
+  /**
+   * The generation the next write will take. C's access_node() takes one for every node it
+   * writes or deletes (refused writes included), exactly as this store does, so its advance
+   * over a request outside a transaction counts the writes C's wrl charges for.
+   */
+  get nextGeneration(): number {
+    return this.generation;
   }
 
   // ---- node access through an optional transaction -------------------------------------

@@ -41,6 +41,9 @@ export class Transaction {
    */
   failed = false;
 
+  /** Cleared when the transaction ends or is dropped, so that it is released once. */
+  open = true;
+
   /**
    * `quotaDomid` is the unprivileged caller whose node quota the commit re-checks
    * (undefined for privileged callers, who have none); `ownerDomid` the caller's domain, which
