@@ -3,6 +3,7 @@ import { XsFrameParser } from '../wire/parser.js';
 import type { ByteStream } from './stream.js';
 import { OutputQueue } from './output-queue.js';
 import { RecentEvents } from './recent-events.js';
+import type { WrlCredit } from './write-rate-limit.js';
 
 /** A registered watch: the absolute (or "@") path, the token, and the prefix to strip when the client gave a relative path. */
 export interface Watch {
@@ -55,6 +56,11 @@ export class Connection implements Caller {
   inputHeld = false;
   /** Frames for a flow-controlled stream (a guest's ring) not yet wholly in it: C's out_list. */
   readonly queue = new OutputQueue();
+  /**
+   * The write credit of the introduced guest this connection serves (C's conn->domain); sockets
+   * and in-process connections have none and are never rate limited, as in C.
+   */
+  wrl: WrlCredit | undefined = undefined;
 
   constructor(
     readonly id: number,

@@ -24,6 +24,8 @@ export interface HandlerContext {
   control(args: string[]): Buffer;
   /** Drop every open transaction of the connection (freeing what they hold). */
   forgetTransactions(conn: Connection): void;
+  /** A transaction of the connection was committed (C's wrl_apply_debit_trans_commit()). */
+  transactionCommitted(conn: Connection): void;
 }
 
 /** A handler returns the reply payload (sent with the request's type) or throws XsStoreError. */
@@ -165,6 +167,7 @@ const transactionEnd: Handler = (ctx, conn, payload, tx) => {
   if (tx === undefined) fail('ENOENT');
   conn.transactions.delete(tx.id);
   ctx.store.endTransaction(tx, how === 'T');
+  if (how === 'T') ctx.transactionCommitted(conn);
   return OK;
 };
 

@@ -13,6 +13,7 @@ import { SYSTEM_CLOCK, type DaemonClock } from './clock.js';
 import { GuestOutputs, WATCH_EVENT_TIMEOUT_MS_DEFAULT } from './output-queue.js';
 import type { ByteStream, GuestConnector } from './stream.js';
 import { fireChange, fireSpecial, WatchTable } from './watches.js';
+import { WriteRateLimit, type WrlCredit } from './write-rate-limit.js';
 
 export interface XenstoreServerOptions {
   /** The tree to serve; a fresh one (with `quotas`) when omitted. */
@@ -35,7 +36,7 @@ export interface XenstoreServerOptions {
    * 0: events wait for ever.
    */
   watchEventTimeoutMs?: number;
-  /** Time and timers (default SYSTEM_CLOCK). */
+  /** Time and timers, for the watch-event timeout and the write rate limit (default SYSTEM_CLOCK). */
   clock?: DaemonClock;
 }
 
@@ -52,6 +53,7 @@ interface Domain {
   target: number | undefined;
   /** Shut down (or crashed) and reported with @releaseDomain; XS_RESUME clears it (C's domain->shutdown). */
   shutdown: boolean;
+  wrl: WrlCredit;
 }
 
 /**
@@ -85,13 +87,25 @@ export class XenstoreServer implements HandlerContext {
   private retrying = false;
   /** Guests that got watch events during the request being handled (see endRequest()). */
   private readonly guestsWithRecentEvents: Connection[] = [];
+  /** C's write rate limit; dom0 earns credit (C counts it among wrl_ndomains) but never pays. */
+  private readonly wrl: WriteRateLimit;
+  /**
+   * The store's next generation when the current request's writes are to be paid for (C's
+   * wrl_apply_debit_direct()), else -1; the writes are charged before the reply is sent.
+   */
+  private directDebitMark = -1;
+  /** Wakes guests held for write credit at the earliest time one of them has earned it back. */
+  private cancelWrlTimer: (() => void) | undefined;
+  private wrlTimerDueMs = 0;
+  private readonly clock: DaemonClock;
 
   constructor(opts: XenstoreServerOptions = {}) {
     this.store = opts.store ?? new XsStore({ quotas: opts.quotas ?? {} });
+    this.clock = opts.clock ?? SYSTEM_CLOCK;
     this.outputs = new GuestOutputs(this.store, () => {
       if (this.batchDepth === 0) this.retryHeld();
     }, {
-      clock: opts.clock ?? SYSTEM_CLOCK,
+      clock: this.clock,
       watchEventTimeoutMs: opts.watchEventTimeoutMs ?? WATCH_EVENT_TIMEOUT_MS_DEFAULT,
       trace: (line) => this.trace?.(line),
     });
@@ -99,7 +113,10 @@ export class XenstoreServer implements HandlerContext {
     this.guests = opts.guests;
     this.log = opts.log;
     this.trace = opts.log === undefined ? opts.trace : undefined;
+    this.wrl = new WriteRateLimit({ nowMs: this.clock.nowMs });
     this.refreshTrace();
+    // C's dom0_init() introduces dom0 at start-up.
+    this.wrl.addDomain(0);
     this.controlContext = {
       store: this.store,
       log: this.log,
@@ -123,7 +140,7 @@ export class XenstoreServer implements HandlerContext {
     const conn = new Connection(this.nextConnectionId++, stream, opts.domid, opts.privileged);
     this.connections.add(conn);
     stream.onData((chunk) => this.receive(conn, chunk));
-    if (!conn.privileged && stream.writeSome !== undefined) stream.onOutputRoom?.(() => this.outputs.pump(conn));
+    if (!conn.privileged && stream.writeSome !== undefined) stream.onOutputRoom?.(() => this.guestWoke(conn));
     stream.onClose(() => this.dropConnection(conn));
     return conn;
   }
@@ -141,12 +158,22 @@ export class XenstoreServer implements HandlerContext {
 
   /** Close every connection (the daemon's shutdown). */
   close(): void {
+    this.cancelWrlTimer?.();
+    this.cancelWrlTimer = undefined;
     for (const conn of [...this.connections]) conn.stream.close();
     this.outputs.close();
   }
 
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /** A flow-controlled guest's stream was serviced (the guest notified us, or took replies). */
+  private guestWoke(conn: Connection): void {
+    this.outputs.pump(conn);
+    // Every notification runs a turn of C's main loop, which brings every domain's write
+    // credit up to date: a guest held for credit may be read again before its wake-up is due.
+    if (conn.inputHeld && conn.wrl !== undefined && conn.wrl.credit < 0 && this.batchDepth === 0) this.retryHeld();
   }
 
   /** Handle a chunk of `conn`'s bytes; returns how many of them were taken (see ByteStream.onData). */
@@ -189,7 +216,7 @@ export class XenstoreServer implements HandlerContext {
     this.retrying = true;
     try {
       for (const conn of [...this.held]) {
-        if (conn.closed || !this.outputs.canRead(conn)) continue;
+        if (conn.closed || !this.canRead(conn)) continue;
         this.held.delete(conn);
         conn.inputHeld = false;
         this.batchDepth++;
@@ -208,8 +235,9 @@ export class XenstoreServer implements HandlerContext {
 
   private handleFrames(conn: Connection): void {
     for (;;) {
-      // C's domain_can_read(): a guest over its outstanding or memory quota is not read.
-      if (!conn.privileged && !this.outputs.canRead(conn)) {
+      // C's domain_can_read(): a guest in write debt, or over its outstanding or memory quota,
+      // is not read.
+      if (!conn.privileged && !this.canRead(conn)) {
         conn.inputHeld = true;
         this.held.add(conn);
         return;
@@ -228,6 +256,11 @@ export class XenstoreServer implements HandlerContext {
       }
       this.traceIo('IN ', conn, packet.type, packet);
       this.outputs.setRequester(conn.privileged ? undefined : conn);
+      // C's access_node() charges a guest for every write outside a transaction while any
+      // transaction is open anywhere (TRANSACTION_START takes a generation but writes nothing).
+      if (conn.wrl !== undefined && packet.txId === 0 && this.store.openTransactionCount !== 0 && packet.type !== XsType.TransactionStart) {
+        this.directDebitMark = this.store.nextGeneration;
+      }
       try {
         handleRequest(this, conn, packet, this.replyFn);
       } catch (error) {
@@ -236,6 +269,7 @@ export class XenstoreServer implements HandlerContext {
         this.onInternalError(error);
         this.reply(conn, XsType.Error, packet, Buffer.from('EIO\0', 'latin1'));
       }
+      if (this.directDebitMark >= 0) this.chargeDirectWrites(conn);
       this.outputs.setRequester(undefined);
       this.endRequest();
       if (conn.closed) return;
@@ -245,6 +279,7 @@ export class XenstoreServer implements HandlerContext {
   private readonly replyFn = (conn: Connection, type: number, request: XsPacket, payload: Buffer): void => this.reply(conn, type, request, payload);
 
   private reply(conn: Connection, type: number, request: XsPacket, payload: Buffer): void {
+    if (this.directDebitMark >= 0) this.chargeDirectWrites(conn);
     if (!conn.privileged && this.outputs.replyOverQuota(conn, payload.length)) {
       type = XsType.Error;
       payload = ENOMEM_PAYLOAD;
@@ -329,6 +364,52 @@ export class XenstoreServer implements HandlerContext {
     this.unflushedCount = 0;
   }
 
+  /**
+   * C's domain_can_read() for an unprivileged connection. The write credit costs one compare
+   * unless the guest is in debt; then every domain's credit is brought up to date, and a guest
+   * still in debt is woken by a timer once it has earned it back.
+   */
+  private canRead(conn: Connection): boolean {
+    const wrl = conn.wrl;
+    if (wrl !== undefined && wrl.credit < 0) {
+      const waitMs = this.wrl.blockedForMs(wrl);
+      if (waitMs !== undefined) {
+        this.wakeHeldIn(waitMs);
+        return false;
+      }
+    }
+    return this.outputs.canRead(conn);
+  }
+
+  /** Arm the write-credit timer for `waitMs` from now, unless it is due earlier already. */
+  private wakeHeldIn(waitMs: number): void {
+    const due = this.clock.nowMs() + waitMs;
+    if (this.cancelWrlTimer !== undefined && this.wrlTimerDueMs <= due) return;
+    this.cancelWrlTimer?.();
+    this.wrlTimerDueMs = due;
+    // The clock's timers do not keep the process alive: a held guest alone must not either.
+    this.cancelWrlTimer = this.clock.after(waitMs, () => {
+      this.cancelWrlTimer = undefined;
+      this.retryHeld();
+    });
+  }
+
+  /** C's wrl_apply_debit_direct(): the writes the current request made, one debit each. */
+  private chargeDirectWrites(conn: Connection): void {
+    const writes = this.store.nextGeneration - this.directDebitMark;
+    this.directDebitMark = -1;
+    if (writes > 0 && conn.wrl !== undefined) this.wrl.debit(conn.wrl, writes);
+  }
+
+  /**
+   * C's wrl_apply_debit_trans_commit(): a guest's commit costs one write when another
+   * transaction is open (C counts the ending one until the request is done, so it checks for
+   * more than one; our store has let go of it already).
+   */
+  transactionCommitted(conn: Connection): void {
+    if (conn.wrl !== undefined && this.store.openTransactionCount !== 0) this.wrl.debit(conn.wrl, 1);
+  }
+
   private traceIo(dir: string, conn: Connection, type: number, packet: XsPacket): void {
     if (this.trace === undefined) return;
     const text = packet.payload.toString('latin1').replace(/\0/g, ' ');
@@ -383,7 +464,10 @@ export class XenstoreServer implements HandlerContext {
       }
       connection = this.addConnection(stream, { domid, privileged: false });
     }
-    this.domains.set(domid, { domid, port, gfn, connection, target: undefined, shutdown: false });
+    // C's new_domain(): the domain's write credit, for its ring's connection.
+    const wrl = this.wrl.addDomain(domid);
+    if (connection !== undefined) connection.wrl = wrl;
+    this.domains.set(domid, { domid, port, gfn, connection, target: undefined, shutdown: false, wrl });
     fireSpecial(this.watches, this.store, XS_INTRODUCE_DOMAIN_PATH, this.eventQueueBytesMax, this.sendFrame);
   }
 
@@ -407,6 +491,8 @@ export class XenstoreServer implements HandlerContext {
     for (const other of this.connections) if (other.target === domid) other.target = undefined;
     this.store.releaseDomain(domid);
     fireSpecial(this.watches, this.store, XS_RELEASE_DOMAIN_PATH, this.eventQueueBytesMax, this.sendFrame);
+    // C's destroy_domain() gives the credit back after firing @releaseDomain.
+    this.wrl.removeDomain(domain.wrl);
   }
 
   /**
@@ -450,6 +536,7 @@ export class XenstoreServer implements HandlerContext {
 
   private refreshTrace(): void {
     if (this.log !== undefined) this.trace = this.log.isOpen ? this.log.write : undefined;
+    this.wrl.trace = this.trace;
   }
 
 
