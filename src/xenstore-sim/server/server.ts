@@ -13,7 +13,8 @@ import { SYSTEM_CLOCK, type DaemonClock } from './clock.js';
 import { GuestOutputs, WATCH_EVENT_TIMEOUT_MS_DEFAULT } from './output-queue.js';
 import type { ByteStream, GuestConnector } from './stream.js';
 import { fireChange, fireSpecial, WatchTable } from './watches.js';
-import { WriteRateLimit, type WrlCredit } from './write-rate-limit.js';
+import type { WrlCredit } from './write-rate-limit.js';
+import { WriteCredits } from './write-credits.js';
 
 export interface XenstoreServerOptions {
   /** The tree to serve; a fresh one (with `quotas`) when omitted. */
@@ -87,25 +88,16 @@ export class XenstoreServer implements HandlerContext {
   private retrying = false;
   /** Guests that got watch events during the request being handled (see endRequest()). */
   private readonly guestsWithRecentEvents: Connection[] = [];
-  /** C's write rate limit; dom0 earns credit (C counts it among wrl_ndomains) but never pays. */
-  private readonly wrl: WriteRateLimit;
-  /**
-   * The store's next generation when the current request's writes are to be paid for (C's
-   * wrl_apply_debit_direct()), else -1; the writes are charged before the reply is sent.
-   */
-  private directDebitMark = -1;
-  /** Wakes guests held for write credit at the earliest time one of them has earned it back. */
-  private cancelWrlTimer: (() => void) | undefined;
-  private wrlTimerDueMs = 0;
-  private readonly clock: DaemonClock;
+  /** C's write rate limit: who pays for writes, and guests held for credit. */
+  private readonly credits: WriteCredits;
 
   constructor(opts: XenstoreServerOptions = {}) {
     this.store = opts.store ?? new XsStore({ quotas: opts.quotas ?? {} });
-    this.clock = opts.clock ?? SYSTEM_CLOCK;
+    const clock = opts.clock ?? SYSTEM_CLOCK;
     this.outputs = new GuestOutputs(this.store, () => {
       if (this.batchDepth === 0) this.retryHeld();
     }, {
-      clock: this.clock,
+      clock,
       watchEventTimeoutMs: opts.watchEventTimeoutMs ?? WATCH_EVENT_TIMEOUT_MS_DEFAULT,
       trace: (line) => this.trace?.(line),
     });
@@ -113,10 +105,8 @@ export class XenstoreServer implements HandlerContext {
     this.guests = opts.guests;
     this.log = opts.log;
     this.trace = opts.log === undefined ? opts.trace : undefined;
-    this.wrl = new WriteRateLimit({ nowMs: this.clock.nowMs });
+    this.credits = new WriteCredits(this.store, clock, () => this.retryHeld());
     this.refreshTrace();
-    // C's dom0_init() introduces dom0 at start-up.
-    this.wrl.addDomain(0);
     this.controlContext = {
       store: this.store,
       log: this.log,
@@ -158,8 +148,7 @@ export class XenstoreServer implements HandlerContext {
 
   /** Close every connection (the daemon's shutdown). */
   close(): void {
-    this.cancelWrlTimer?.();
-    this.cancelWrlTimer = undefined;
+    this.credits.close();
     for (const conn of [...this.connections]) conn.stream.close();
     this.outputs.close();
   }
@@ -173,7 +162,7 @@ export class XenstoreServer implements HandlerContext {
     this.outputs.pump(conn);
     // Every notification runs a turn of C's main loop, which brings every domain's write
     // credit up to date: a guest held for credit may be read again before its wake-up is due.
-    if (conn.inputHeld && conn.wrl !== undefined && conn.wrl.credit < 0 && this.batchDepth === 0) this.retryHeld();
+    if (conn.inputHeld && this.credits.inDebt(conn) && this.batchDepth === 0) this.retryHeld();
   }
 
   /** Handle a chunk of `conn`'s bytes; returns how many of them were taken (see ByteStream.onData). */
@@ -256,11 +245,7 @@ export class XenstoreServer implements HandlerContext {
       }
       this.traceIo('IN ', conn, packet.type, packet);
       this.outputs.setRequester(conn.privileged ? undefined : conn);
-      // C's access_node() charges a guest for every write outside a transaction while any
-      // transaction is open anywhere (TRANSACTION_START takes a generation but writes nothing).
-      if (conn.wrl !== undefined && packet.txId === 0 && this.store.openTransactionCount !== 0 && packet.type !== XsType.TransactionStart) {
-        this.directDebitMark = this.store.nextGeneration;
-      }
+      this.credits.beginRequest(conn, packet);
       try {
         handleRequest(this, conn, packet, this.replyFn);
       } catch (error) {
@@ -269,7 +254,7 @@ export class XenstoreServer implements HandlerContext {
         this.onInternalError(error);
         this.reply(conn, XsType.Error, packet, Buffer.from('EIO\0', 'latin1'));
       }
-      if (this.directDebitMark >= 0) this.chargeDirectWrites(conn);
+      this.credits.chargeWrites(conn);
       this.outputs.setRequester(undefined);
       this.endRequest();
       if (conn.closed) return;
@@ -279,7 +264,7 @@ export class XenstoreServer implements HandlerContext {
   private readonly replyFn = (conn: Connection, type: number, request: XsPacket, payload: Buffer): void => this.reply(conn, type, request, payload);
 
   private reply(conn: Connection, type: number, request: XsPacket, payload: Buffer): void {
-    if (this.directDebitMark >= 0) this.chargeDirectWrites(conn);
+    this.credits.chargeWrites(conn);
     if (!conn.privileged && this.outputs.replyOverQuota(conn, payload.length)) {
       type = XsType.Error;
       payload = ENOMEM_PAYLOAD;
@@ -364,50 +349,14 @@ export class XenstoreServer implements HandlerContext {
     this.unflushedCount = 0;
   }
 
-  /**
-   * C's domain_can_read() for an unprivileged connection. The write credit costs one compare
-   * unless the guest is in debt; then every domain's credit is brought up to date, and a guest
-   * still in debt is woken by a timer once it has earned it back.
-   */
+  /** C's domain_can_read() for an unprivileged connection: write credit, outstanding replies, memory. */
   private canRead(conn: Connection): boolean {
-    const wrl = conn.wrl;
-    if (wrl !== undefined && wrl.credit < 0) {
-      const waitMs = this.wrl.blockedForMs(wrl);
-      if (waitMs !== undefined) {
-        this.wakeHeldIn(waitMs);
-        return false;
-      }
-    }
-    return this.outputs.canRead(conn);
+    return this.credits.mayRead(conn) && this.outputs.canRead(conn);
   }
 
-  /** Arm the write-credit timer for `waitMs` from now, unless it is due earlier already. */
-  private wakeHeldIn(waitMs: number): void {
-    const due = this.clock.nowMs() + waitMs;
-    if (this.cancelWrlTimer !== undefined && this.wrlTimerDueMs <= due) return;
-    this.cancelWrlTimer?.();
-    this.wrlTimerDueMs = due;
-    // The clock's timers do not keep the process alive: a held guest alone must not either.
-    this.cancelWrlTimer = this.clock.after(waitMs, () => {
-      this.cancelWrlTimer = undefined;
-      this.retryHeld();
-    });
-  }
-
-  /** C's wrl_apply_debit_direct(): the writes the current request made, one debit each. */
-  private chargeDirectWrites(conn: Connection): void {
-    const writes = this.store.nextGeneration - this.directDebitMark;
-    this.directDebitMark = -1;
-    if (writes > 0 && conn.wrl !== undefined) this.wrl.debit(conn.wrl, writes);
-  }
-
-  /**
-   * C's wrl_apply_debit_trans_commit(): a guest's commit costs one write when another
-   * transaction is open (C counts the ending one until the request is done, so it checks for
-   * more than one; our store has let go of it already).
-   */
+  /** HandlerContext: a transaction of `conn` was committed. */
   transactionCommitted(conn: Connection): void {
-    if (conn.wrl !== undefined && this.store.openTransactionCount !== 0) this.wrl.debit(conn.wrl, 1);
+    this.credits.committed(conn);
   }
 
   private traceIo(dir: string, conn: Connection, type: number, packet: XsPacket): void {
@@ -465,7 +414,7 @@ export class XenstoreServer implements HandlerContext {
       connection = this.addConnection(stream, { domid, privileged: false });
     }
     // C's new_domain(): the domain's write credit, for its ring's connection.
-    const wrl = this.wrl.addDomain(domid);
+    const wrl = this.credits.addDomain(domid);
     if (connection !== undefined) connection.wrl = wrl;
     this.domains.set(domid, { domid, port, gfn, connection, target: undefined, shutdown: false, wrl });
     fireSpecial(this.watches, this.store, XS_INTRODUCE_DOMAIN_PATH, this.eventQueueBytesMax, this.sendFrame);
@@ -492,7 +441,7 @@ export class XenstoreServer implements HandlerContext {
     this.store.releaseDomain(domid);
     fireSpecial(this.watches, this.store, XS_RELEASE_DOMAIN_PATH, this.eventQueueBytesMax, this.sendFrame);
     // C's destroy_domain() gives the credit back after firing @releaseDomain.
-    this.wrl.removeDomain(domain.wrl);
+    this.credits.removeDomain(domain.wrl);
   }
 
   /**
@@ -536,7 +485,7 @@ export class XenstoreServer implements HandlerContext {
 
   private refreshTrace(): void {
     if (this.log !== undefined) this.trace = this.log.isOpen ? this.log.write : undefined;
-    this.wrl.trace = this.trace;
+    this.credits.trace = this.trace;
   }
 
 
