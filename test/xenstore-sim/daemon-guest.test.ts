@@ -60,3 +60,58 @@ test('a guest introduced over the socket is served over its ring; its death rele
     await rm(rundir, { recursive: true, force: true });
   }
 });
+
+/*
+ * On a hypervisor, C's SET_PERMS looks each domid up (domain_alloc_permrefs()): an owner that
+ * does not exist is ENOENT; another entry is kept but ignored (XS_PERM_IGNORE), so a domain
+ * created later with that id gets nothing from it. The oracle's fake hypervisor has every
+ * domain, so this is checked against the emulation's domain list, not against C.
+ */
+test('permission entries naming domains the hypervisor does not have are ignored; such an owner is ENOENT', async (t) => {
+  if (!available(t, nativeMissing())) return;
+  const rundir = await mkdtemp('/dev/shm/xsdp-');
+  mkdirSync(`${rundir}/xenstored`);
+  const socket = `${rundir}/xenstored/socket`;
+  const hypervisor = openHypervisor(rundir);
+  const daemon = spawn(process.execPath, [SPLITBLK, 'xenstored', '--socket', socket, '--warm-up-ms', '0'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise((r) => daemon.once('exit', r));
+  const reply = async (dom0: RawClient, type: number, ...args: string[]): Promise<string> =>
+    (await dom0.request(type, strings(...args))).reply?.payload.toString('latin1') ?? '(none)';
+  try {
+    for (let i = 0; i < 500 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 10));
+    const dom0 = await RawClient.unix(socket);
+    const early = hypervisor.createDomain({ memoryMiB: 1 });
+    const late = early.domid + 7;
+    t.is(await reply(dom0, T.Write, '/perm', ''), 'OK\0');
+    t.is(await reply(dom0, T.SetPerms, '/perm', 'n0', `r${early.domid}`, `r${late}`), 'OK\0');
+    t.is(await reply(dom0, T.GetPerms, '/perm'), `n0\0r${early.domid}\0r${late}\0`);
+    t.is(await reply(dom0, T.SetPerms, '/perm', `n${late}`), 'ENOENT\0');
+    t.is(await reply(dom0, T.SetPerms, '/perm', `x${late}`), 'EINVAL\0');
+
+    // Both domains run and are introduced: only the one that existed at SET_PERMS may read.
+    hypervisor.createDomain({ domid: late, memoryMiB: 1 });
+    for (const domid of [early.domid, late]) {
+      const start = hypervisor.startInfo(domid)!;
+      t.is(await reply(dom0, T.Introduce, String(domid), String(start.storeGfn), String(start.storePort)), 'OK\0');
+    }
+    const readAs = async (domid: number): Promise<string> => {
+      const guest = await connectGuestRing({ hypervisor, domid });
+      try {
+        return await guest.read('/perm').then(() => 'read', (e: { errno: string }) => e.errno);
+      } finally {
+        await guest.close();
+      }
+    };
+    t.is(await readAs(early.domid), 'read');
+    t.is(await readAs(late), 'EACCES');
+    // Named again now that it exists, it counts.
+    t.is(await reply(dom0, T.SetPerms, '/perm', 'n0', `r${late}`), 'OK\0');
+    t.is(await readAs(late), 'read');
+    dom0.close();
+  } finally {
+    daemon.kill('SIGTERM');
+    await exited;
+    hypervisor.close();
+    await rm(rundir, { recursive: true, force: true });
+  }
+});

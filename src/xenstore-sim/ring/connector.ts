@@ -9,6 +9,7 @@ import { DaemonRingStream, GuestRingStream, XsRingPage, type RingByteStream, typ
 export interface RingGuestConnector extends GuestConnector {
   onDomainGone(cb: (domid: number) => void): void;
   onDomainShutdown(cb: (domid: number) => void): void;
+  domainExists(domid: number): boolean;
   /** Stop watching domains and close the dom0 event-channel handle. */
   close(): void;
 }
@@ -68,6 +69,9 @@ export function createGuestConnector(hypervisor: Hypervisor, opts: GuestConnecto
     onDomainShutdown(cb) {
       shutdownCb = cb;
       startPolling();
+    },
+    domainExists(domid) {
+      return hypervisor.domainInfo(domid) !== undefined;
     },
     connect(domid, gfn, port) {
       foreign ??= hypervisor.openForeignMemory();

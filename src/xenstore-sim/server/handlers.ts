@@ -26,6 +26,11 @@ export interface HandlerContext {
   forgetTransactions(conn: Connection): void;
   /** A transaction of the connection was committed (C's wrl_apply_debit_trans_commit()). */
   transactionCommitted(conn: Connection): void;
+  /**
+   * Whether a domain exists for permission lists (C's domain_alloc_permrefs(): a domain
+   * xenstored knows, or one the hypervisor reports).
+   */
+  domainExists(domid: number): boolean;
 }
 
 /** A handler returns the reply payload (sent with the request's type) or throws XsStoreError. */
@@ -112,8 +117,12 @@ const setPerms: Handler = (ctx, conn, payload, tx) => {
   for (const text of texts) {
     const perm = parsePerm(text);
     if (perm === undefined) fail('EINVAL');
-    perms.push(perm);
+    // C's domain_alloc_permrefs(): an entry naming a domain that does not exist is kept but
+    // ignored (XS_PERM_IGNORE), so that a later domain with that id inherits nothing.
+    perms.push(ctx.domainExists(perm.domid) ? perm : { ...perm, ignored: true });
   }
+  // ...and an owner that does not exist is refused before the node is even looked up.
+  if (perms[0]!.ignored === true) fail('ENOENT');
   if (path.startsWith('@')) ctx.store.setSpecialPerms(conn, path, perms);
   else ctx.store.setPerms(conn, path, perms, tx);
   return OK;

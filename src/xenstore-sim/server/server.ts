@@ -470,6 +470,10 @@ export class XenstoreServer implements HandlerContext {
     if (domain.connection !== undefined) domain.connection.target = target;
   }
 
+  domainExists(domid: number): boolean {
+    return domid === 0 || this.domains.has(domid) || (this.guests?.domainExists?.(domid) ?? true);
+  }
+
   isIntroduced(domid: number): boolean {
     return domid === 0 || this.domains.has(domid);
   }

@@ -59,6 +59,11 @@ export interface GuestConnector {
    * dies or is released (a toolstack may still read its nodes, or resume it).
    */
   onDomainShutdown?(cb: (domid: number) => void): void;
+  /**
+   * Optional: whether the hypervisor has domain `domid` (C's get_domain_info()). Without it
+   * every domain counts as existing, as under the oracle's fake hypervisor.
+   */
+  domainExists?(domid: number): boolean;
 }
 
 /**
