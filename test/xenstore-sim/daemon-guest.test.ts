@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import type { Hypervisor } from '../../src/hypervisor/api.js';
 import { openHypervisor } from '../../src/hypervisor/hypervisor.js';
 import { connectGuestRing } from '../../src/xenstore-sim/client/guest.js';
 import { XsType as T } from '../../src/xenstore-sim/wire/messages.js';
@@ -16,16 +17,31 @@ import { RawClient, strings } from './helpers/raw-client.js';
  */
 const SPLITBLK = fileURLToPath(new URL('../../../bin/splitblk.js', import.meta.url));
 
-test('a guest introduced over the socket is served over its ring; its death releases it', async (t) => {
-  if (!available(t, nativeMissing())) return;
-  const rundir = await mkdtemp('/dev/shm/xsdg-');
+/** The daemon process on a fresh run directory, and the hypervisor emulation there. */
+async function daemonOnRundir(prefix: string, extraArgs: string[] = []): Promise<{ socket: string; hypervisor: Hypervisor; stop(): Promise<void> }> {
+  const rundir = await mkdtemp(`/dev/shm/${prefix}`);
   mkdirSync(`${rundir}/xenstored`);
   const socket = `${rundir}/xenstored/socket`;
   const hypervisor = openHypervisor(rundir);
-  const daemon = spawn(process.execPath, [SPLITBLK, 'xenstored', '--socket', socket], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const daemon = spawn(process.execPath, [SPLITBLK, 'xenstored', '--socket', socket, ...extraArgs], { stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise((r) => daemon.once('exit', r));
+  for (let i = 0; i < 500 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 10));
+  return {
+    socket,
+    hypervisor,
+    async stop() {
+      daemon.kill('SIGTERM');
+      await exited;
+      hypervisor.close();
+      await rm(rundir, { recursive: true, force: true });
+    },
+  };
+}
+
+test('a guest introduced over the socket is served over its ring; its death releases it', async (t) => {
+  if (!available(t, nativeMissing())) return;
+  const { socket, hypervisor, stop } = await daemonOnRundir('xsdg-');
   try {
-    for (let i = 0; i < 500 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 10));
     const dom0 = await RawClient.unix(socket);
     const info = hypervisor.createDomain({ memoryMiB: 1 });
     const start = hypervisor.startInfo(info.domid)!;
@@ -54,10 +70,7 @@ test('a guest introduced over the socket is served over its ring; its death rele
     t.is((await dom0.request(T.Read, strings(home))).reply?.payload.toString('latin1'), 'ENOENT\0');
     dom0.close();
   } finally {
-    daemon.kill('SIGTERM');
-    await exited;
-    hypervisor.close();
-    await rm(rundir, { recursive: true, force: true });
+    await stop();
   }
 });
 
@@ -69,16 +82,10 @@ test('a guest introduced over the socket is served over its ring; its death rele
  */
 test('permission entries naming domains the hypervisor does not have are ignored; such an owner is ENOENT', async (t) => {
   if (!available(t, nativeMissing())) return;
-  const rundir = await mkdtemp('/dev/shm/xsdp-');
-  mkdirSync(`${rundir}/xenstored`);
-  const socket = `${rundir}/xenstored/socket`;
-  const hypervisor = openHypervisor(rundir);
-  const daemon = spawn(process.execPath, [SPLITBLK, 'xenstored', '--socket', socket, '--warm-up-ms', '0'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const exited = new Promise((r) => daemon.once('exit', r));
+  const { socket, hypervisor, stop } = await daemonOnRundir('xsdp-', ['--warm-up-ms', '0']);
   const reply = async (dom0: RawClient, type: number, ...args: string[]): Promise<string> =>
     (await dom0.request(type, strings(...args))).reply?.payload.toString('latin1') ?? '(none)';
   try {
-    for (let i = 0; i < 500 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 10));
     const dom0 = await RawClient.unix(socket);
     const early = hypervisor.createDomain({ memoryMiB: 1 });
     const late = early.domid + 7;
@@ -109,9 +116,6 @@ test('permission entries naming domains the hypervisor does not have are ignored
     t.is(await readAs(late), 'read');
     dom0.close();
   } finally {
-    daemon.kill('SIGTERM');
-    await exited;
-    hypervisor.close();
-    await rm(rundir, { recursive: true, force: true });
+    await stop();
   }
 });
