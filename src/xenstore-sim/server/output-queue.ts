@@ -127,6 +127,13 @@ export class OutputQueue {
   }
 }
 
+export interface GuestOutputsOptions {
+  clock: DaemonClock;
+  /** C's -w watch-event: how long a queued watch event may wait for ring space; 0: for ever. */
+  watchEventTimeoutMs: number;
+  trace: (line: string) => void;
+}
+
 /**
  * What C 4.17 does with the output of unprivileged connections, and the reading it gates:
  *
@@ -141,13 +148,6 @@ export class OutputQueue {
  * Only a flow-controlled stream (a guest's ring, with writeSome()) ever has a queue; other
  * streams take every frame at once, so their replies are written out as soon as they are made.
  */
-export interface GuestOutputsOptions {
-  clock: DaemonClock;
-  /** C's -w watch-event: how long a queued watch event may wait for ring space; 0: for ever. */
-  watchEventTimeoutMs: number;
-  trace: (line: string) => void;
-}
-
 export class GuestOutputs {
   /** The unprivileged connection whose request is being handled, and its pending record. */
   private requester: Connection | undefined;
@@ -257,7 +257,7 @@ export class GuestOutputs {
   }
 
   /** Drop the queued watch events whose time is up (C's check_event_timeout() for each guest). */
-  expireEvents(): void {
+  private expireEvents(): void {
     const now = this.opts.clock.nowMs();
     let next = 0;
     let dropped = false;
