@@ -297,3 +297,26 @@ test.serial('watch events that wait too long for room in a guest ring are droppe
     rmSync(ownDir, { recursive: true, force: true });
   }
 });
+
+test.serial('the ring page words a guest sees: no features advertised, RINGIDX on garbage indices, as by C', async (t) => {
+  if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
+  const [ours, theirs] = await both(async ({ dom0, ring }, log) => {
+    for (const line of await introduce(dom0, 14)) log(line);
+    const g = ring(14);
+    try {
+      log(`introduced: ${JSON.stringify(g.controlWords())}`);
+      g.put(frame(T.GetDomainPath, 1, 0, strings('14')));
+      log(`served: ${JSON.stringify(await settle(g))} ${frames(g.take(), new XsFrameParser()).join(' | ')}`);
+      // req_prod more than a ring ahead of req_cons: C stops serving the guest (ignore_connection()).
+      g.setReqProd(5000);
+      await settle(g);
+      log(`garbage req_prod: ${JSON.stringify(g.controlWords())} req_cons ${g.indices().reqCons}`);
+      log(await ask(dom0, T.IsDomainIntroduced, '14'));
+      log(await ask(dom0, T.Release, '14'));
+    } finally {
+      g.close();
+    }
+  });
+  t.deepEqual(ours, theirs);
+  t.true(ours.some((l) => l.includes('"error":2')), ours.join('\n'));
+});

@@ -1,6 +1,6 @@
 import { ClosableStream, type ByteStream } from '../server/stream.js';
 import type { RingDoorbell } from './doorbell.js';
-import { XENSTORE_ERROR_RINGIDX, XENSTORE_SERVER_FEATURE_ERROR, XsRingOffset } from './layout.js';
+import { XENSTORE_ERROR_RINGIDX, XsRingOffset } from './layout.js';
 import { REQ_HALF, RING_CORRUPT, RSP_HALF, XsRingPage, type RingHalf } from './page.js';
 
 /** Which end of the ring a stream is: the guest writes req and reads rsp; the daemon the reverse. */
@@ -61,10 +61,9 @@ export class RingByteStream extends ClosableStream implements ByteStream {
     this.pendingBytesMax = opts.pendingBytesMax ?? PENDING_BYTES_MAX_DEFAULT;
     this.passesPerWakeMax = opts.passesPerWakeMax ?? PASSES_PER_WAKE_MAX_DEFAULT;
     this.onBroken = opts.onBroken;
-    if (end === 'daemon') {
-      // We report broken rings in `error`; we do not implement the reconnection handshake.
-      page.storeWord(XsRingOffset.serverFeatures, XENSTORE_SERVER_FEATURE_ERROR);
-    }
+    // C xenstored 4.17 leaves server_features alone (0: it advertises neither the reconnection
+    // handshake nor XENSTORE_SERVER_FEATURE_ERROR), though it does report a broken ring in
+    // `error` (fail() below); so do we.
     doorbell.listen(() => this.service());
   }
 

@@ -2,7 +2,7 @@ import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
 import { DaemonRingStream, XsRingPage } from '../../../src/xenstore-sim/ring/stream.js';
 import type { RingDoorbell } from '../../../src/xenstore-sim/ring/doorbell.js';
 import type { ByteStream, GuestConnector } from '../../../src/xenstore-sim/server/index.js';
-import { REQ, REQ_CONS, REQ_PROD, RING, RSP, RSP_CONS, RSP_PROD } from './xs-ring-offsets.js';
+import { CONNECTION, ERROR, REQ, REQ_CONS, REQ_PROD, RING, RSP, RSP_CONS, RSP_PROD, SERVER_FEATURES } from './xs-ring-offsets.js';
 
 /*
  * A guest that drives its xenstore ring page by hand, so a test can do what a well-behaved
@@ -69,6 +69,17 @@ export class RawGuestRing {
   }
 
   kick(): void {
+    this.page.kick();
+  }
+
+  /** The words after the indices: what the daemon advertises and reports. */
+  controlWords(): { serverFeatures: number; connection: number; error: number } {
+    return { serverFeatures: this.u32(SERVER_FEATURES), connection: this.u32(CONNECTION), error: this.u32(ERROR) };
+  }
+
+  /** Hostile: set req_prod to any value (impossible ones break the connection). */
+  setReqProd(value: number): void {
+    this.setU32(REQ_PROD, value);
     this.page.kick();
   }
 
