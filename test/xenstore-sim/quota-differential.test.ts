@@ -320,3 +320,34 @@ test.serial('the ring page words a guest sees: no features advertised, RINGIDX o
   t.deepEqual(ours, theirs);
   t.true(ours.some((l) => l.includes('"error":2')), ours.join('\n'));
 });
+
+test.serial('INTRODUCE again resets the ring indices and forgets queued output, as C does', async (t) => {
+  if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
+  const [ours, theirs] = await both(async ({ dom0, ring }, log) => {
+    for (const line of await introduce(dom0, 15)) log(line);
+    log(await askRaw(dom0, T.Write, Buffer.from('/w15\0x')));
+    log(await ask(dom0, T.SetPerms, '/w15', 'n0', 'r15'));
+    const g = ring(15);
+    const parser = new XsFrameParser();
+    try {
+      g.put(frame(T.Watch, 1, 0, strings('/w15', 'tok')));
+      await settle(g);
+      log(`took ${frames(g.take(), parser).join(' | ')}`);
+      // Fill rsp[] with events and leave some queued, then INTRODUCE the domain again.
+      for (let i = 0; i < 45; i++) await askRaw(dom0, T.Write, Buffer.from(`/w15/k${String(i).padStart(2, '0')}\0v`));
+      log(`before: ${JSON.stringify(await settle(g))}`);
+      log(await usage(dom0, 15));
+      log(await ask(dom0, T.Introduce, '15', '0', '1015'));
+      log(`after: ${JSON.stringify(await settle(g))}`);
+      log(await usage(dom0, 15));
+      // The watch went with the reset: a change fires nothing; the ring serves requests from 0.
+      log(await askRaw(dom0, T.Write, Buffer.from('/w15\0y')));
+      g.put(frame(T.GetDomainPath, 2, 0, strings('15')));
+      log(`served: ${JSON.stringify(await settle(g))} ${frames(g.take(), new XsFrameParser()).join(' | ')}`);
+      log(await ask(dom0, T.Release, '15'));
+    } finally {
+      g.close();
+    }
+  });
+  t.deepEqual(ours, theirs);
+});

@@ -112,6 +112,23 @@ export class RingByteStream extends ClosableStream implements ByteStream {
     else this.schedule();
   }
 
+  /**
+   * C's domain_conn_reset(), at the daemon end: all four indices to 0 (C writes them with
+   * plain stores, no barrier or notification: the guest learns of it when it next looks), and
+   * what was queued for the ring is gone.
+   */
+  resetRing(): void {
+    if (this.closed) return;
+    this.page.storeWord(XsRingOffset.reqCons, 0);
+    this.page.storeWord(XsRingOffset.reqProd, 0);
+    this.page.storeWord(XsRingOffset.rspCons, 0);
+    this.page.storeWord(XsRingOffset.rspProd, 0);
+    this.outQueue.length = 0;
+    this.outOffset = 0;
+    this.outBytes = 0;
+    this.inputHeld = false;
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

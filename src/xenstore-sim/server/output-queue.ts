@@ -300,14 +300,19 @@ export class GuestOutputs {
     if (done) this.onProgress();
   }
 
-  /** The connection is gone: its queue is freed, and requests waiting on its events let go. */
+  /**
+   * The connection is gone, or its ring was reset (C's conn_free_buffered_data()): its queue
+   * is freed, its queued replies no longer count as outstanding, and requests waiting on its
+   * events let go.
+   */
   drop(conn: Connection): void {
     this.timed.delete(conn);
     const queue = conn.queue;
     if (queue.length === 0) return;
     for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
       this.store.adjustMemory(conn.domid, -item.frame.length);
-      if (!item.reply) this.eventDone(item.pend);
+      if (item.reply) this.replyDone(conn, item.pend);
+      else this.eventDone(item.pend);
     }
     this.onProgress();
   }

@@ -394,12 +394,9 @@ export class XenstoreServer implements HandlerContext {
     if (domid === 0) return;
     const existing = this.domains.get(domid);
     if (existing !== undefined) {
-      // Re-introduction (e.g. after resume) keeps the ring but forgets watches and transactions.
+      // Re-introduction (e.g. after resume) rebinds the port and resets the connection.
       existing.port = port;
-      if (existing.connection !== undefined) {
-        this.watches.clear(existing.connection);
-        this.forgetTransactions(existing.connection);
-      }
+      if (existing.connection !== undefined && !existing.connection.closed) this.resetGuest(existing.connection);
       return;
     }
     let connection: Connection | undefined;
@@ -411,6 +408,8 @@ export class XenstoreServer implements HandlerContext {
         this.trace?.(`introduce dom${domid}: ${(error as Error).message}`);
         fail('EINVAL');
       }
+      // C resets the ring at every INTRODUCE, the first one included.
+      stream.resetRing?.();
       connection = this.addConnection(stream, { domid, privileged: false });
     }
     // C's new_domain(): the domain's write credit, for its ring's connection.
@@ -418,6 +417,19 @@ export class XenstoreServer implements HandlerContext {
     if (connection !== undefined) connection.wrl = wrl;
     this.domains.set(domid, { domid, port, gfn, connection, target: undefined, shutdown: false, wrl });
     fireSpecial(this.watches, this.store, XS_INTRODUCE_DOMAIN_PATH, this.eventQueueBytesMax, this.sendFrame);
+  }
+
+  /**
+   * C's domain_conn_reset(): the guest's watches, transactions, queued output and partial
+   * input go, and its ring indices start again from 0.
+   */
+  private resetGuest(conn: Connection): void {
+    this.watches.clear(conn);
+    this.forgetTransactions(conn);
+    this.outputs.drop(conn);
+    conn.recentEvents.clear();
+    conn.parser.reset();
+    conn.stream.resetRing?.();
   }
 
   release(domid: number): void {

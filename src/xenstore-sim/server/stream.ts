@@ -36,6 +36,11 @@ export interface ByteStream {
   onOutputRoom?(cb: () => void): void;
   /** After a receiver returned less than a whole chunk: deliver incoming bytes again. */
   resumeInput?(): void;
+  /**
+   * A guest's ring only: C's domain_conn_reset() at XS_INTRODUCE. The four ring indices go to
+   * 0 and bytes not yet in the ring are dropped; the stream stays open.
+   */
+  resetRing?(): void;
 }
 
 /**

@@ -76,6 +76,12 @@ export class XsFrameParser {
     this.offset = 0;
   }
 
+  /** Forget every byte not yet returned as a packet (a guest's ring was reset under it). */
+  reset(): void {
+    this.unpush(this.buffered);
+    this.detach();
+  }
+
   /**
    * Give back the last `n` bytes pushed and not yet returned as packets: a receiver that
    * stops reading leaves them with the sender (a guest's requests stay in its ring).
