@@ -351,3 +351,33 @@ test.serial('INTRODUCE again resets the ring indices and forgets queued output, 
   });
   t.deepEqual(ours, theirs);
 });
+
+test.serial('a guest frame over XENSTORE_PAYLOAD_MAX, a RECONNECT request and an unknown type: the page as C leaves it', async (t) => {
+  if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
+  const [ours, theirs] = await both(async ({ dom0, ring }, log) => {
+    const cases: [number, string, (g: RawGuestRing) => void][] = [
+      // C reads the header, sees the length and stops serving the guest with XENSTORE_ERROR_PROTO.
+      [16, 'length 5000', (g) => {
+        const header = frame(T.Read, 1, 0, Buffer.alloc(0));
+        header.writeUInt32LE(5000, 12); // xsd_sockmsg.len
+        g.put(header);
+      }],
+      // C 4.17 has no reconnection handshake: connection = XENSTORE_RECONNECT stays as the guest set it.
+      [17, 'XENSTORE_RECONNECT', (g) => g.setConnection(1)],
+      [18, 'unknown type 99', (g) => g.put(frame(99, 1, 0, strings('x')))],
+    ];
+    for (const [domid, label, act] of cases) {
+      for (const line of await introduce(dom0, domid)) log(line);
+      const g = ring(domid);
+      try {
+        act(g);
+        log(`${label}: ${JSON.stringify(await settle(g))} ${JSON.stringify(g.controlWords())} ${frames(g.take(), new XsFrameParser()).join(' | ')}`);
+        log(await ask(dom0, T.IsDomainIntroduced, String(domid)));
+        log(await ask(dom0, T.Release, String(domid)));
+      } finally {
+        g.close();
+      }
+    }
+  });
+  t.deepEqual(ours, theirs);
+});

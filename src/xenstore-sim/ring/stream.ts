@@ -34,6 +34,8 @@ export class RingByteStream extends ClosableStream implements ByteStream {
   private readonly passesPerWakeMax: number;
   private readonly onBroken: ((reason: string) => void) | undefined;
   private readonly outQueue: Buffer[] = [];
+  /** An XENSTORE_ERROR_* to report once the receiver's chunk is consumed (see failWith()); 0: none. */
+  private errorToReport = 0;
   /** Bytes of outQueue[0] already in the ring. */
   private outOffset = 0;
   private outBytes = 0;
@@ -208,7 +210,20 @@ export class RingByteStream extends ClosableStream implements ByteStream {
       else this.inputHeld = true;
     }
     if (n > 0) this.page.release(this.inHalf, n);
+    if (this.errorToReport !== 0) return this.reportAndClose(this.errorToReport, 'the receiver failed the connection');
     return n;
+  }
+
+  /**
+   * C's ignore_connection(conn, err) at the daemon end: stop serving the guest, set the page's
+   * `error` to `xsError` (XENSTORE_ERROR_*) and wake it. From inside the data callback (a
+   * protocol error in what the receiver was handed), the bytes it took are consumed first, as
+   * C had read them.
+   */
+  failWith(xsError: number): void {
+    if (this.closed) return;
+    if (this.servicing) this.errorToReport = xsError;
+    else this.reportAndClose(xsError, 'the receiver failed the connection');
   }
 
   /** Produce queued bytes; returns the count, or -1 when the connection broke. */
@@ -231,11 +246,17 @@ export class RingByteStream extends ClosableStream implements ByteStream {
   }
 
   private fail(reason: string, badIndex: boolean): -1 {
-    if (badIndex && this.end === 'daemon') {
-      this.page.storeWord(XsRingOffset.error, XENSTORE_ERROR_RINGIDX);
-      // Let the guest see the error (Linux's xenbus checks it when woken).
-      this.doorbell.notify();
-    }
+    if (badIndex && this.end === 'daemon') return this.reportAndClose(XENSTORE_ERROR_RINGIDX, reason);
+    this.onBroken?.(reason);
+    this.close();
+    return -1;
+  }
+
+  private reportAndClose(xsError: number, reason: string): -1 {
+    this.errorToReport = 0;
+    this.page.storeWord(XsRingOffset.error, xsError);
+    // Let the guest see the error (Linux's xenbus checks it when woken).
+    this.doorbell.notify();
     this.onBroken?.(reason);
     this.close();
     return -1;

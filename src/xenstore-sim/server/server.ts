@@ -2,7 +2,7 @@
 import { Buffer } from 'node:buffer';
 import { XsStore, type StoreChange, type XsQuotas } from '../store/index.js';
 import { fail } from '../store/errors.js';
-import { XS_HEADER_SIZE, XS_INTRODUCE_DOMAIN_PATH, XS_RELEASE_DOMAIN_PATH, XsType, xsTypeName, type XsPacket } from '../wire/messages.js';
+import { XENSTORE_ERROR_PROTO, XS_HEADER_SIZE, XS_INTRODUCE_DOMAIN_PATH, XS_RELEASE_DOMAIN_PATH, XsType, xsTypeName, type XsPacket } from '../wire/messages.js';
 import { encodePacket } from '../wire/serializer.js';
 import { controlCommand, type ControlContext, type DomainUsage } from './control.js';
 import type { TraceLog } from './trace-log.js';
@@ -173,7 +173,10 @@ export class XenstoreServer implements HandlerContext {
     this.batchDepth++;
     try {
       this.handleFrames(conn);
-      if (conn.inputHeld && conn.stream.resumeInput !== undefined) {
+      if (conn.closed && conn.parser.error !== undefined) {
+        // A guest's ring failed for a frame too long: C had read that frame's header, no more.
+        taken = Math.max(0, Math.min(chunk.length, chunk.length - conn.parser.pending + XS_HEADER_SIZE));
+      } else if (conn.inputHeld && conn.stream.resumeInput !== undefined) {
         // Over a quota: the requests not read stay in the guest's ring, as with C.
         const back = Math.min(conn.parser.pending, chunk.length);
         conn.parser.unpush(back);
@@ -235,12 +238,14 @@ export class XenstoreServer implements HandlerContext {
       if (packet === undefined) {
         const error = conn.parser.error;
         if (error === undefined) return;
-        // A length over XENSTORE_PAYLOAD_MAX: C drops the connection, it cannot resync. The
-        // replies to the requests before it still go out first.
+        // A length over XENSTORE_PAYLOAD_MAX: C drops the connection, it cannot resync (a
+        // guest's: ignore_connection() with XENSTORE_ERROR_PROTO in its page). The replies to
+        // the requests before it still go out first.
         this.trace?.(`conn ${conn.id} dom${conn.domid}: ${error}; closing`);
         this.flush();
         this.dropConnection(conn);
-        conn.stream.close();
+        if (conn.stream.failWith !== undefined) conn.stream.failWith(XENSTORE_ERROR_PROTO);
+        else conn.stream.close();
         return;
       }
       this.traceIo('IN ', conn, packet.type, packet);

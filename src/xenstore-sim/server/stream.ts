@@ -41,6 +41,12 @@ export interface ByteStream {
    * 0 and bytes not yet in the ring are dropped; the stream stays open.
    */
   resetRing?(): void;
+  /**
+   * A guest's ring only: C's ignore_connection(conn, err). Stop serving the guest, set the
+   * page's `error` to `xsError` (XENSTORE_ERROR_*) and wake it; from inside onData, after
+   * consuming what the receiver returns as taken.
+   */
+  failWith?(xsError: number): void;
 }
 
 /**

@@ -77,6 +77,12 @@ export class RawGuestRing {
     return { serverFeatures: this.u32(SERVER_FEATURES), connection: this.u32(CONNECTION), error: this.u32(ERROR) };
   }
 
+  /** Set the page's `connection` word (XENSTORE_CONNECTED 0, XENSTORE_RECONNECT 1) and wake the daemon. */
+  setConnection(value: number): void {
+    this.setU32(CONNECTION, value);
+    this.page.kick();
+  }
+
   /** Hostile: set req_prod to any value (impossible ones break the connection). */
   setReqProd(value: number): void {
     this.setU32(REQ_PROD, value);
