@@ -7,6 +7,7 @@ import { oracleAvailable, shortTempDir, startOracle, type Daemon } from './helpe
 import { frame, RawClient, strings } from './helpers/raw-client.js';
 import { oracleRing, PageGuests, settle, type RawGuestRing } from './helpers/raw-ring.js';
 import { C_XENSTORED, haveTools, onPath, ORACLE_SCRIPT } from './helpers/tools.js';
+import { REQ_CONS, RSP_PROD } from './helpers/xs-ring-offsets.js';
 
 /*
  * The quotas that decide whether the daemon reads a guest's requests at all (C 4.17's
@@ -372,6 +373,38 @@ test.serial('a guest frame over XENSTORE_PAYLOAD_MAX, a RECONNECT request and an
       try {
         act(g);
         log(`${label}: ${JSON.stringify(await settle(g))} ${JSON.stringify(g.controlWords())} ${frames(g.take(), new XsFrameParser()).join(' | ')}`);
+        log(await ask(dom0, T.IsDomainIntroduced, String(domid)));
+        log(await ask(dom0, T.Release, String(domid)));
+      } finally {
+        g.close();
+      }
+    }
+  });
+  t.deepEqual(ours, theirs);
+});
+
+test.serial('a guest that moves the daemon own indices (req_cons, rsp_prod): the page as C leaves it', async (t) => {
+  if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
+  const [ours, theirs] = await both(async ({ dom0, ring }, log) => {
+    const cases: [number, string, (g: RawGuestRing) => void][] = [
+      // Within a ring of req_prod: C reads req_cons from the page each time, so it reads the
+      // last request's bytes again.
+      [19, 'req_cons moved back over the last request', (g) => g.setWord(REQ_CONS, g.indices().reqCons - 19)],
+      // More than a ring from rsp_cons: C's next write into rsp[] finds the indices impossible.
+      [20, 'rsp_prod far ahead', (g) => g.setWord(RSP_PROD, g.indices().rspCons + 5000)],
+      // Behind rsp_cons but within a ring: C trusts it and writes where it says.
+      [21, 'rsp_prod moved back', (g) => g.setWord(RSP_PROD, g.indices().rspProd - 10)],
+    ];
+    for (const [domid, label, act] of cases) {
+      for (const line of await introduce(dom0, domid)) log(line);
+      const g = ring(domid);
+      const parser = new XsFrameParser();
+      try {
+        g.put(frame(T.GetDomainPath, 1, 0, strings(String(domid))));
+        log(`${label}, first: ${JSON.stringify(await settle(g))} ${frames(g.take(), parser).join(' | ')}`);
+        act(g);
+        g.put(frame(T.GetDomainPath, 2, 0, strings(String(domid))));
+        log(`${label}, then: ${JSON.stringify(await settle(g))} ${JSON.stringify(g.controlWords())}`);
         log(await ask(dom0, T.IsDomainIntroduced, String(domid)));
         log(await ask(dom0, T.Release, String(domid)));
       } finally {

@@ -88,9 +88,14 @@ export class RingByteStream extends ClosableStream implements ByteStream {
 
   writeSome(buf: Uint8Array, offset: number): number {
     if (this.closed || offset >= buf.length) return 0;
+    if (this.errorToReport !== 0) return 0;
     const n = this.page.produce(this.outHalf, buf, offset);
     if (n === RING_CORRUPT) {
-      this.fail(`${this.end} ring: corrupt ${this.outHalf.name} indices`, true);
+      // Inside a service pass (the receiver answering what it was handed) the connection
+      // fails when the pass is done, so that the request read stays consumed, as in C, whose
+      // readchn() moved req_cons before the reply found rsp[] broken.
+      if (this.servicing) this.errorToReport = XENSTORE_ERROR_RINGIDX;
+      else this.fail(`${this.end} ring: corrupt ${this.outHalf.name} indices`, true);
       return 0;
     }
     if (n > 0) {
@@ -177,6 +182,10 @@ export class RingByteStream extends ClosableStream implements ByteStream {
         // The peer may have consumed replies: the server's own queue (writeSome) moves on.
         this.writableCb?.();
         if (this.closed) return;
+        if (this.errorToReport !== 0) {
+          this.reportAndClose(this.errorToReport, `${this.end} ring: corrupt ${this.outHalf.name} indices`);
+          return;
+        }
         const progress = pulled + pushed + this.produced;
         moved ||= progress > 0;
         if (progress === 0 && !this.again) break;
@@ -210,7 +219,7 @@ export class RingByteStream extends ClosableStream implements ByteStream {
       else this.inputHeld = true;
     }
     if (n > 0) this.page.release(this.inHalf, n);
-    if (this.errorToReport !== 0) return this.reportAndClose(this.errorToReport, 'the receiver failed the connection');
+    if (this.errorToReport !== 0) return this.reportAndClose(this.errorToReport, `${this.end} ring: failed while handling its input`);
     return n;
   }
 
@@ -254,9 +263,11 @@ export class RingByteStream extends ClosableStream implements ByteStream {
 
   private reportAndClose(xsError: number, reason: string): -1 {
     this.errorToReport = 0;
-    this.page.storeWord(XsRingOffset.error, xsError);
-    // Let the guest see the error (Linux's xenbus checks it when woken).
-    this.doorbell.notify();
+    if (this.end === 'daemon') {
+      this.page.storeWord(XsRingOffset.error, xsError);
+      // Let the guest see the error (Linux's xenbus checks it when woken).
+      this.doorbell.notify();
+    }
     this.onBroken?.(reason);
     this.close();
     return -1;

@@ -83,6 +83,12 @@ export class RawGuestRing {
     this.page.kick();
   }
 
+  /** Hostile: set any index word of the page (offsets from xs-ring-offsets.ts) and wake the daemon. */
+  setWord(offset: number, value: number): void {
+    this.setU32(offset, value);
+    this.page.kick();
+  }
+
   /** Hostile: set req_prod to any value (impossible ones break the connection). */
   setReqProd(value: number): void {
     this.setU32(REQ_PROD, value);
