@@ -149,6 +149,48 @@ const scripts: Record<string, Step[]> = {
     st('a', T.DirectoryPart, 'W', '/t1', '0'),
     { c: 'a', op: T.TransactionEnd, args: ['T'], tx: 'W' },
   ],
+  'transactions racing: siblings, a listed directory, a deleted node, a watch inside': [
+    w('a', '/r1/base', 'v'),
+    s('b', T.Watch, '/r1', 'R'),
+    // Two transactions create siblings under one parent: the child list both touched changed.
+    { c: 'a', op: T.TransactionStart, args: [''], as: 'P' },
+    { c: 'b', op: T.TransactionStart, args: [''], as: 'Q' },
+    w('a', '/r1/s1', 'v', 'P'),
+    w('b', '/r1/s2', 'v', 'Q'),
+    st('a', T.TransactionEnd, 'P', 'T'),
+    st('b', T.TransactionEnd, 'Q', 'T'),
+    s('a', T.Directory, '/r1'),
+    // A transaction lists a directory; a child is added outside it; it then commits a write elsewhere.
+    { c: 'a', op: T.TransactionStart, args: [''], as: 'D' },
+    st('a', T.Directory, 'D', '/r1'),
+    w('b', '/r1/s3', 'v'),
+    w('a', '/r2/x', 'v', 'D'),
+    st('a', T.TransactionEnd, 'D', 'T'),
+    // A transaction reads a node that is deleted outside, then writes another.
+    { c: 'a', op: T.TransactionStart, args: [''], as: 'E' },
+    st('a', T.Read, 'E', '/r1/s3'),
+    s('b', T.Rm, '/r1/s3'),
+    w('a', '/r2/y', 'v', 'E'),
+    st('a', T.TransactionEnd, 'E', 'T'),
+    // A transaction deletes a subtree and recreates part of it; watchers see it at commit.
+    { c: 'a', op: T.TransactionStart, args: [''], as: 'F' },
+    st('a', T.Rm, 'F', '/r1'),
+    w('a', '/r1/again', 'v', 'F'),
+    st('a', T.GetPerms, 'F', '/r1'),
+    st('a', T.TransactionEnd, 'F', 'T'),
+    s('a', T.Directory, '/r1'),
+    // Reading a node absent in the transaction and created outside it: a conflict in C.
+    { c: 'a', op: T.TransactionStart, args: [''], as: 'G' },
+    st('a', T.Read, 'G', '/r3/later'),
+    w('b', '/r3/later', 'v'),
+    st('a', T.TransactionEnd, 'G', 'T'),
+    // Aborting one that would conflict is fine; so is ending one twice (ENOENT the second time).
+    { c: 'a', op: T.TransactionStart, args: [''], as: 'H' },
+    st('a', T.Read, 'H', '/r1/again'),
+    w('b', '/r1/again', 'w'),
+    st('a', T.TransactionEnd, 'H', 'F'),
+    st('a', T.TransactionEnd, 'H', 'F'),
+  ],
   'duplicate watch events made by one request are dropped (two watches, one token)': [
     s('a', T.Watch, '/dup', 'tok'),
     s('a', T.Watch, '/dup/x', 'tok'),
