@@ -189,6 +189,50 @@ test.serial('a guest gets one event where two watches with one token fire, as fr
   t.deepEqual(ours, theirs);
 });
 
+/** SET_TARGET: a device-model domain acts with its target's rights (C's conn->target). */
+const targetSteps: Step[] = [
+  s('a', T.Mkdir, '/local/domain/22'),
+  s('a', T.SetPerms, '/local/domain/22', 'n22'),
+  s('a', T.Mkdir, '/local/domain/23'),
+  s('a', T.SetPerms, '/local/domain/23', 'n23'),
+  s('a', T.Introduce, '22', '0', '1022'),
+  s('a', T.Introduce, '23', '0', '1023'),
+  w('x', 'private', 'p'),
+  s('x', T.SetPerms, 'private', 'n22'),
+  s('y', T.Read, '/local/domain/22/private'),
+  s('y', T.Watch, '/local/domain/22/private', 'DM'),
+  s('a', T.SetTarget, '23', '22'),
+  s('y', T.Read, '/local/domain/22/private'),
+  w('y', '/local/domain/22/private', 'by-dm'),
+  s('y', T.GetPerms, '/local/domain/22/private'),
+  s('y', T.SetPerms, '/local/domain/22/private', 'n22', 'r23'),
+  s('y', T.SetPerms, '/local/domain/22/private', 'n23'),
+  w('x', 'private', 'again'),
+  w('y', '/local/domain/22/made-by-dm', 'v'),
+  s('x', T.GetPerms, 'made-by-dm'),
+  s('a', T.SetTarget, '23', '99'),
+  s('b', T.Watch, '@releaseDomain', 'REL'),
+  // The target of a SET_TARGET: RELEASE only drops that reference (the domain lives on).
+  s('a', T.Release, '22'),
+  s('a', T.IsDomainIntroduced, '22'),
+  s('y', T.Read, '/local/domain/22/private'),
+  w('x', 'still', 'here'),
+  { c: 'a', op: T.Release, args: ['23'], ends: 'y' },
+  // (C 4.17 would go on to free 22 under 23's dangling target pointer if 23 were released
+  // after 22: it dies then, so the script releases the device model first.)
+  { c: 'a', op: T.Release, args: ['22'], ends: 'x' },
+  s('a', T.IsDomainIntroduced, '22'),
+  s('a', T.Read, '/local/domain/22/private'),
+];
+
+test.serial('a device-model guest acts with its target\'s rights after SET_TARGET, as with C xenstored', async (t) => {
+  if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
+  const openers = (client: (domid: number) => Promise<never>) => ({ x: async () => client(22), y: async () => client(23) });
+  const ours = await transcript(listener!.path, targetSteps, openers(async (domid) => streamClient(guests.clients.get(domid)!) as never));
+  const theirs = await transcript(oracle!.socket, targetSteps, openers(async (domid) => ringFileClient(`${oracle!.dir}/fx`, domid) as never));
+  t.deepEqual(ours, theirs);
+});
+
 /**
  * The oracle's fake hypervisor: a domain reports shut down while <fx>/shutdown-<domid> exists
  * and is gone once <fx>/gone-<domid> exists; port 999 on the event FIFO is VIRQ_DOM_EXC. The

@@ -55,6 +55,14 @@ interface Domain {
   /** Shut down (or crashed) and reported with @releaseDomain; XS_RESUME clears it (C's domain->shutdown). */
   shutdown: boolean;
   wrl: WrlCredit;
+  /**
+   * Domains whose SET_TARGET named this one, once per call, most recent last. C takes a talloc
+   * reference to the target's connection each time, so a RELEASE of this domain while any is
+   * left only drops the most recent one (see release()).
+   */
+  targetedBy: Domain[];
+  /** The domains this one named in SET_TARGET calls (the references it holds). */
+  targets: Domain[];
 }
 
 /**
@@ -420,7 +428,7 @@ export class XenstoreServer implements HandlerContext {
     // C's new_domain(): the domain's write credit, for its ring's connection.
     const wrl = this.credits.addDomain(domid);
     if (connection !== undefined) connection.wrl = wrl;
-    this.domains.set(domid, { domid, port, gfn, connection, target: undefined, shutdown: false, wrl });
+    this.domains.set(domid, { domid, port, gfn, connection, target: undefined, shutdown: false, wrl, targetedBy: [], targets: [] });
     fireSpecial(this.watches, this.store, XS_INTRODUCE_DOMAIN_PATH, this.eventQueueBytesMax, this.sendFrame);
   }
 
@@ -440,6 +448,14 @@ export class XenstoreServer implements HandlerContext {
   release(domid: number): void {
     const domain = this.domains.get(domid);
     if (domain === undefined) fail('ENOENT');
+    // C's do_release() is talloc_free() of the domain's connection: while a SET_TARGET
+    // reference to it is left, that frees only the most recent reference (the domain stays
+    // introduced and served, its nodes stay, and no @releaseDomain fires).
+    const holder = domain.targetedBy.pop();
+    if (holder !== undefined) {
+      removeOne(holder.targets, domain);
+      return;
+    }
     this.releaseDomain(domid);
   }
 
@@ -455,6 +471,11 @@ export class XenstoreServer implements HandlerContext {
       conn.stream.close();
     }
     for (const other of this.connections) if (other.target === domid) other.target = undefined;
+    // The references this domain held go with its connection (talloc frees its children).
+    for (const target of domain.targets) removeOne(target.targetedBy, domain);
+    for (const holder of domain.targetedBy) removeOne(holder.targets, domain);
+    domain.targets.length = 0;
+    domain.targetedBy.length = 0;
     this.store.releaseDomain(domid);
     fireSpecial(this.watches, this.store, XS_RELEASE_DOMAIN_PATH, this.eventQueueBytesMax, this.sendFrame);
     // C's destroy_domain() gives the credit back after firing @releaseDomain.
@@ -482,7 +503,12 @@ export class XenstoreServer implements HandlerContext {
   setTarget(domid: number, target: number): void {
     const domain = this.domains.get(domid);
     if (domain === undefined) fail('ENOENT');
-    if (target !== 0 && !this.domains.has(target)) fail('ENOENT');
+    const targetDomain = target === 0 ? undefined : this.domains.get(target);
+    if (target !== 0 && targetDomain === undefined) fail('ENOENT');
+    if (targetDomain !== undefined) {
+      targetDomain.targetedBy.push(domain);
+      domain.targets.push(targetDomain);
+    }
     domain.target = target;
     if (domain.connection !== undefined) domain.connection.target = target;
   }
@@ -543,3 +569,8 @@ export class XenstoreServer implements HandlerContext {
   }
 }
 
+/** Remove one occurrence of `item` (the last) from `list`. */
+function removeOne<T>(list: T[], item: T): void {
+  const i = list.lastIndexOf(item);
+  if (i >= 0) list.splice(i, 1);
+}
