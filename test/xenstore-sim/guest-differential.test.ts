@@ -287,6 +287,40 @@ test.serial('a guest that shuts down stays introduced; one that dies is released
   t.is(ours.filter((l) => l.includes('event "@releaseDomain')).length, 3, ours.join('\n'));
 });
 
+/** A SET_TARGET target that dies while its device model lives: C keeps it until the reference goes. */
+function targetDeathSteps(die: () => void | Promise<void>): Step[] {
+  return [
+    s('b', T.Watch, '@releaseDomain', 'R'),
+    s('a', T.Mkdir, '/local/domain/24'),
+    s('a', T.SetPerms, '/local/domain/24', 'n24'),
+    s('a', T.Mkdir, '/local/domain/25'),
+    s('a', T.SetPerms, '/local/domain/25', 'n25'),
+    s('a', T.Introduce, '24', '0', '1024'),
+    s('a', T.Introduce, '25', '0', '1025'),
+    s('a', T.SetTarget, '25', '24'),
+    w('m', '/local/domain/24/dm', 'v'),
+    { ...s('a', T.IsDomainIntroduced, '24'), before: die },
+    s('a', T.Read, '/local/domain/24/dm'),
+    s('m', T.Read, '/local/domain/24/dm'),
+    // Introduced but without a connection: the calls that need one answer EINVAL.
+    s('a', T.Release, '24'),
+    s('a', T.Resume, '24'),
+    s('a', T.SetTarget, '25', '24'),
+    s('a', T.SetTarget, '24', '25'),
+    { c: 'a', op: T.Release, args: ['25'], ends: 'm' },
+    s('a', T.IsDomainIntroduced, '24'),
+    s('a', T.Read, '/local/domain/24/dm'),
+  ];
+}
+
+test.serial('a SET_TARGET target that dies stays until its device model goes, as in C xenstored', async (t) => {
+  if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
+  const fx = `${oracle!.dir}/fx`;
+  const ours = await transcript(listener!.path, targetDeathSteps(() => guests.die(24)), { m: async () => streamClient(guests.clients.get(25)!) });
+  const theirs = await transcript(oracle!.socket, targetDeathSteps(() => oracleDomainEvent(fx, 'gone', 24)), { m: async () => ringFileClient(fx, 25) });
+  t.deepEqual(ours, theirs);
+});
+
 /** Quotas set through XS_CONTROL at run time: transaction nodes and memory, and a guest's usage report. */
 const controlQuotaSteps: Step[] = [
   s('a', T.Mkdir, '/local/domain/12'),

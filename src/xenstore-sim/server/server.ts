@@ -63,6 +63,11 @@ interface Domain {
   targetedBy: Domain[];
   /** The domains this one named in SET_TARGET calls (the references it holds). */
   targets: Domain[];
+  /**
+   * Dead, but kept for `targetedBy` (C unlinks the connection from its own parent, and a
+   * SET_TARGET reference keeps it): released when the last reference goes.
+   */
+  gone: boolean;
 }
 
 /**
@@ -127,9 +132,7 @@ export class XenstoreServer implements HandlerContext {
     this.store.onMemoryWarning = (domid, bytes, above) => this.trace?.(above
       ? `domain ${domid} exceeds the soft memory quota: ${bytes} > ${this.store.quotas.memoryBytesSoftMax} bytes`
       : `domain ${domid} is below the soft memory quota again: ${bytes} bytes`);
-    this.guests?.onDomainGone?.((domid) => {
-      if (this.domains.has(domid)) this.releaseDomain(domid);
-    });
+    this.guests?.onDomainGone?.((domid) => this.domainGone(domid));
     this.guests?.onDomainShutdown?.((domid) => this.domainShutdown(domid));
   }
 
@@ -428,7 +431,7 @@ export class XenstoreServer implements HandlerContext {
     // C's new_domain(): the domain's write credit, for its ring's connection.
     const wrl = this.credits.addDomain(domid);
     if (connection !== undefined) connection.wrl = wrl;
-    this.domains.set(domid, { domid, port, gfn, connection, target: undefined, shutdown: false, wrl, targetedBy: [], targets: [] });
+    this.domains.set(domid, { domid, port, gfn, connection, target: undefined, shutdown: false, wrl, targetedBy: [], targets: [], gone: false });
     fireSpecial(this.watches, this.store, XS_INTRODUCE_DOMAIN_PATH, this.eventQueueBytesMax, this.sendFrame);
   }
 
@@ -448,6 +451,8 @@ export class XenstoreServer implements HandlerContext {
   release(domid: number): void {
     const domain = this.domains.get(domid);
     if (domain === undefined) fail('ENOENT');
+    // A dead domain kept for a reference has no connection (C's find_connected_domain()).
+    if (domain.gone) fail('EINVAL');
     // C's do_release() is talloc_free() of the domain's connection: while a SET_TARGET
     // reference to it is left, that frees only the most recent reference (the domain stays
     // introduced and served, its nodes stay, and no @releaseDomain fires).
@@ -471,11 +476,14 @@ export class XenstoreServer implements HandlerContext {
       conn.stream.close();
     }
     for (const other of this.connections) if (other.target === domid) other.target = undefined;
-    // The references this domain held go with its connection (talloc frees its children).
-    for (const target of domain.targets) removeOne(target.targetedBy, domain);
+    // The references this domain held go with its connection (talloc frees its children); a
+    // dead target they kept goes with the last one, before this domain itself, as in C.
     for (const holder of domain.targetedBy) removeOne(holder.targets, domain);
-    domain.targets.length = 0;
     domain.targetedBy.length = 0;
+    for (const target of domain.targets.splice(0)) {
+      removeOne(target.targetedBy, domain);
+      if (target.gone && target.targetedBy.length === 0) this.releaseDomain(target.domid);
+    }
     this.store.releaseDomain(domid);
     fireSpecial(this.watches, this.store, XS_RELEASE_DOMAIN_PATH, this.eventQueueBytesMax, this.sendFrame);
     // C's destroy_domain() gives the credit back after firing @releaseDomain.
@@ -493,9 +501,22 @@ export class XenstoreServer implements HandlerContext {
     fireSpecial(this.watches, this.store, XS_RELEASE_DOMAIN_PATH, this.eventQueueBytesMax, this.sendFrame);
   }
 
+  /**
+   * The connector saw the domain die. C unlinks its connection from its own parent; a
+   * SET_TARGET reference keeps it alive (introduced, its nodes kept, no @releaseDomain) until
+   * the device model that holds it goes.
+   */
+  private domainGone(domid: number): void {
+    const domain = this.domains.get(domid);
+    if (domain === undefined || domain.gone) return;
+    if (domain.targetedBy.length > 0) domain.gone = true;
+    else this.releaseDomain(domid);
+  }
+
   resume(domid: number): void {
     const domain = this.domains.get(domid);
     if (domain === undefined) fail('ENOENT');
+    if (domain.gone) fail('EINVAL');
     // A later shutdown is reported again (C's do_resume() clears domain->shutdown).
     domain.shutdown = false;
   }
@@ -503,8 +524,10 @@ export class XenstoreServer implements HandlerContext {
   setTarget(domid: number, target: number): void {
     const domain = this.domains.get(domid);
     if (domain === undefined) fail('ENOENT');
+    if (domain.gone) fail('EINVAL');
     const targetDomain = target === 0 ? undefined : this.domains.get(target);
     if (target !== 0 && targetDomain === undefined) fail('ENOENT');
+    if (targetDomain?.gone === true) fail('EINVAL');
     if (targetDomain !== undefined) {
       targetDomain.targetedBy.push(domain);
       domain.targets.push(targetDomain);
