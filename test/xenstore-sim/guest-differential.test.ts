@@ -189,6 +189,50 @@ test.serial('a guest gets one event where two watches with one token fire, as fr
   t.deepEqual(ours, theirs);
 });
 
+/** The special nodes as a guest sees them: their permissions, watches on them, and changes to them. */
+const specialSteps: Step[] = [
+  s('a', T.Mkdir, '/local/domain/26'),
+  s('a', T.SetPerms, '/local/domain/26', 'n26'),
+  s('a', T.Introduce, '26', '0', '1026'),
+  s('k', T.GetPerms, '@releaseDomain'),
+  s('k', T.GetPerms, '@introduceDomain'),
+  s('k', T.GetPerms, '@other'),
+  s('k', T.SetPerms, '@releaseDomain', 'n26'),
+  // C answers a refused special SET_PERMS with whatever errno held: here the missing node's.
+  s('k', T.Read, 'nothing-here'),
+  s('k', T.SetPerms, '@introduceDomain', 'n26'),
+  s('k', T.Write, '/tool/denied'),
+  s('k', T.SetPerms, '@introduceDomain', 'n26'),
+  s('k', T.Watch, '@introduceDomain', 'I'),
+  s('k', T.Watch, '@releaseDomain', 'R'),
+  s('a', T.Mkdir, '/local/domain/27'),
+  s('a', T.Introduce, '27', '0', '1027'),
+  s('a', T.SetPerms, '@introduceDomain', 'n0', 'r26'),
+  s('k', T.GetPerms, '@introduceDomain'),
+  s('a', T.Mkdir, '/local/domain/28'),
+  s('a', T.Introduce, '28', '0', '1028'),
+  s('a', T.Release, '27'),
+  s('a', T.SetPerms, '@releaseDomain', 'n26', 'r0'),
+  s('k', T.SetPerms, '@releaseDomain', 'n26', 'b27'),
+  s('k', T.GetPerms, '@releaseDomain'),
+  s('a', T.Release, '28'),
+  s('k', T.Read, '@releaseDomain'),
+  s('k', T.Rm, '@releaseDomain'),
+  s('a', T.SetPerms, '@releaseDomain', 'n0'),
+  s('a', T.SetPerms, '@introduceDomain', 'n0'),
+  { c: 'a', op: T.Release, args: ['26'], ends: 'k' },
+];
+
+test.serial('the special nodes @introduceDomain and @releaseDomain as a guest sees them, as with C xenstored', async (t) => {
+  if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
+  const ours = await transcript(listener!.path, specialSteps, { k: async () => streamClient(guests.clients.get(26)!) });
+  const theirs = await transcript(oracle!.socket, specialSteps, { k: async () => ringFileClient(`${oracle!.dir}/fx`, 26) });
+  t.deepEqual(ours, theirs);
+  // The refused special SET_PERMS answered three different stale errnos, as C did.
+  const refused = ours.filter((l) => l.startsWith('k XS_SET_PERMS ["@') && l.includes('XS_ERROR'));
+  t.deepEqual(refused.map((l) => /"(E[A-Z]+)/.exec(l)?.[1]), ['EINVAL', 'ENOENT', 'EACCES']);
+});
+
 /** SET_TARGET: a device-model domain acts with its target's rights (C's conn->target). */
 const targetSteps: Step[] = [
   s('a', T.Mkdir, '/local/domain/22'),

@@ -556,7 +556,9 @@ export class XsStore {
   /** SET_PERMS on a special path: the caller needs write and owner access. */
   setSpecialPerms(caller: Caller, name: string, perms: readonly NodePerm[]): void {
     const current = this.getSpecialPerms(name);
-    if ((this.access(caller, current) & (PERM_WRITE | PERM_OWNER)) !== (PERM_WRITE | PERM_OWNER)) fail('EACCES');
+    // C's set_perms_special() returns EACCES, but do_set_perms() then answers errno, which it
+    // did not set: whatever the last failure left there.
+    if ((this.access(caller, current) & (PERM_WRITE | PERM_OWNER)) !== (PERM_WRITE | PERM_OWNER)) fail(this.lastErrno);
     this.specialPerms.set(name, perms.map((p) => ({ ...p })));
   }
 
