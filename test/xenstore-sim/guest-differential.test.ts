@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { closeSync, existsSync, openSync, rmSync, writeFileSync, writeSync, constants } from 'node:fs';
 import { XenstoreServer, listenUnix, memoryStreamPair, type ByteStream, type GuestConnector, type UnixListener } from '../../src/xenstore-sim/server/index.js';
 import { XsType as T } from '../../src/xenstore-sim/wire/messages.js';
@@ -46,6 +46,23 @@ function streamClient(stream: ByteStream): RawClient {
   return client;
 }
 
+/** Openers for guest connections `names` (name -> domid): ours over the server's streams, or C's ring files. */
+function ourGuests(names: Record<string, number>): Record<string, () => Promise<RawClient>> {
+  return Object.fromEntries(Object.entries(names).map(([name, domid]) => [name, async () => streamClient(guests.clients.get(domid)!)]));
+}
+
+function cGuests(names: Record<string, number>): Record<string, () => Promise<RawClient>> {
+  return Object.fromEntries(Object.entries(names).map(([name, domid]) => [name, async () => ringFileClient(`${oracle!.dir}/fx`, domid)]));
+}
+
+/** Run the same steps against both daemons, guests opened as named, and compare; returns ours. */
+async function sameAsC(t: ExecutionContext, steps: Step[], names: Record<string, number>): Promise<string[]> {
+  const ours = await transcript(listener!.path, steps, ourGuests(names));
+  const theirs = await transcript(oracle!.socket, steps, cGuests(names));
+  t.deepEqual(ours, theirs);
+  return ours;
+}
+
 let oracle: Daemon | undefined;
 let dir: string | undefined;
 let listener: UnixListener | undefined;
@@ -67,6 +84,12 @@ test.after.always(async () => {
 
 const s = (c: string, op: number, ...args: string[]): Step => ({ c, op, args });
 const w = (c: string, path: string, value: string, tx?: string): Step => ({ c, op: T.Write, raw: Buffer.from(`${path}\0${value}`, 'latin1'), ...(tx === undefined ? {} : { tx }) });
+/** dom0 makes the guest's home, owned by it, and introduces the guest (port 1000 + domid). */
+const homeAndIntroduce = (domid: number): Step[] => [
+  s('a', T.Mkdir, `/local/domain/${domid}`),
+  s('a', T.SetPerms, `/local/domain/${domid}`, `n${domid}`),
+  s('a', T.Introduce, String(domid), '0', String(1000 + domid)),
+];
 
 const steps: Step[] = [
   s('b', T.Watch, '@introduceDomain', 'I'),
@@ -136,9 +159,7 @@ const steps: Step[] = [
 
 test.serial('a guest sees the same from our daemon as from C xenstored', async (t) => {
   if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
-  const ours = await transcript(listener!.path, steps, { g: async () => streamClient(guests.clients.get(7)!) });
-  const theirs = await transcript(oracle!.socket, steps, { g: async () => ringFileClient(`${oracle!.dir}/fx`, 7) });
-  t.deepEqual(ours, theirs);
+  await sameAsC(t, steps, { g: 7 });
 });
 
 /** Guest quotas at C's defaults: watches, transactions, permissions, node and child-list sizes. */
@@ -161,17 +182,13 @@ const quotaSteps: Step[] = [
 
 test.serial('guest quotas match C xenstored', async (t) => {
   if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
-  const ours = await transcript(listener!.path, quotaSteps, { q: async () => streamClient(guests.clients.get(9)!) });
-  const theirs = await transcript(oracle!.socket, quotaSteps, { q: async () => ringFileClient(`${oracle!.dir}/fx`, 9) });
-  t.deepEqual(ours, theirs);
+  const ours = await sameAsC(t, quotaSteps, { q: 9 });
   t.true(ours.some((l) => l.includes('E2BIG')) && ours.some((l) => l.includes('ENOSPC')));
 });
 
 /** Two watches with one token firing for one change: C sends the guest one event (add_event()). */
 const duplicateSteps: Step[] = [
-  s('a', T.Mkdir, '/local/domain/12'),
-  s('a', T.SetPerms, '/local/domain/12', 'n12'),
-  s('a', T.Introduce, '12', '0', '1012'),
+  ...homeAndIntroduce(12),
   s('d', T.Watch, 'dup', 'T'),
   s('d', T.Watch, 'dup/x', 'T'),
   s('d', T.Watch, '/local/domain/12/dup/x', 'T'),
@@ -184,16 +201,12 @@ const duplicateSteps: Step[] = [
 
 test.serial('a guest gets one event where two watches with one token fire, as from C xenstored', async (t) => {
   if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
-  const ours = await transcript(listener!.path, duplicateSteps, { d: async () => streamClient(guests.clients.get(12)!) });
-  const theirs = await transcript(oracle!.socket, duplicateSteps, { d: async () => ringFileClient(`${oracle!.dir}/fx`, 12) });
-  t.deepEqual(ours, theirs);
+  await sameAsC(t, duplicateSteps, { d: 12 });
 });
 
 /** The special nodes as a guest sees them: their permissions, watches on them, and changes to them. */
 const specialSteps: Step[] = [
-  s('a', T.Mkdir, '/local/domain/26'),
-  s('a', T.SetPerms, '/local/domain/26', 'n26'),
-  s('a', T.Introduce, '26', '0', '1026'),
+  ...homeAndIntroduce(26),
   s('k', T.GetPerms, '@releaseDomain'),
   s('k', T.GetPerms, '@introduceDomain'),
   s('k', T.GetPerms, '@other'),
@@ -225,9 +238,7 @@ const specialSteps: Step[] = [
 
 test.serial('the special nodes @introduceDomain and @releaseDomain as a guest sees them, as with C xenstored', async (t) => {
   if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
-  const ours = await transcript(listener!.path, specialSteps, { k: async () => streamClient(guests.clients.get(26)!) });
-  const theirs = await transcript(oracle!.socket, specialSteps, { k: async () => ringFileClient(`${oracle!.dir}/fx`, 26) });
-  t.deepEqual(ours, theirs);
+  const ours = await sameAsC(t, specialSteps, { k: 26 });
   // The refused special SET_PERMS answered three different stale errnos, as C did.
   const refused = ours.filter((l) => l.startsWith('k XS_SET_PERMS ["@') && l.includes('XS_ERROR'));
   t.deepEqual(refused.map((l) => /"(E[A-Z]+)/.exec(l)?.[1]), ['EINVAL', 'ENOENT', 'EACCES']);
@@ -271,10 +282,7 @@ const targetSteps: Step[] = [
 
 test.serial('a device-model guest acts with its target\'s rights after SET_TARGET, as with C xenstored', async (t) => {
   if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
-  const openers = (client: (domid: number) => Promise<never>) => ({ x: async () => client(22), y: async () => client(23) });
-  const ours = await transcript(listener!.path, targetSteps, openers(async (domid) => streamClient(guests.clients.get(domid)!) as never));
-  const theirs = await transcript(oracle!.socket, targetSteps, openers(async (domid) => ringFileClient(`${oracle!.dir}/fx`, domid) as never));
-  t.deepEqual(ours, theirs);
+  await sameAsC(t, targetSteps, { x: 22, y: 23 });
 });
 
 /**
@@ -360,8 +368,8 @@ function targetDeathSteps(die: () => void | Promise<void>): Step[] {
 test.serial('a SET_TARGET target that dies stays until its device model goes, as in C xenstored', async (t) => {
   if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
   const fx = `${oracle!.dir}/fx`;
-  const ours = await transcript(listener!.path, targetDeathSteps(() => guests.die(24)), { m: async () => streamClient(guests.clients.get(25)!) });
-  const theirs = await transcript(oracle!.socket, targetDeathSteps(() => oracleDomainEvent(fx, 'gone', 24)), { m: async () => ringFileClient(fx, 25) });
+  const ours = await transcript(listener!.path, targetDeathSteps(() => guests.die(24)), ourGuests({ m: 25 }));
+  const theirs = await transcript(oracle!.socket, targetDeathSteps(() => oracleDomainEvent(fx, 'gone', 24)), cGuests({ m: 25 }));
   t.deepEqual(ours, theirs);
 });
 
@@ -402,9 +410,7 @@ const controlQuotaSteps: Step[] = [
 
 test.serial('quotas set through XS_CONTROL bind a guest as in C xenstored', async (t) => {
   if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
-  const ours = await transcript(listener!.path, controlQuotaSteps, { m: async () => streamClient(guests.clients.get(12)!) });
-  const theirs = await transcript(oracle!.socket, controlQuotaSteps, { m: async () => ringFileClient(`${oracle!.dir}/fx`, 12) });
-  t.deepEqual(ours, theirs);
+  const ours = await sameAsC(t, controlQuotaSteps, { m: 12 });
   t.true(ours.some((l) => l.includes('ENOMEM')) && ours.some((l) => l.includes('ENOSPC')), ours.join('\n'));
 });
 
@@ -415,9 +421,7 @@ test.serial('quotas set through XS_CONTROL bind a guest as in C xenstored', asyn
  */
 const big = (n: number): string => 'x'.repeat(n);
 const memoryQuotaSteps: Step[] = [
-  s('a', T.Mkdir, '/local/domain/13'),
-  s('a', T.SetPerms, '/local/domain/13', 'n13'),
-  s('a', T.Introduce, '13', '0', '1013'),
+  ...homeAndIntroduce(13),
   s('a', T.Control, 'quota', '13'),
   s('a', T.Control, 'quota', 'set', 'memory', '112'),
   w('x', 'b1', big(10)),
@@ -466,8 +470,6 @@ const memoryQuotaSteps: Step[] = [
 
 test.serial('the memory quota at its edge and inside transactions, as in C xenstored', async (t) => {
   if (!haveTools(t, ORACLE_SCRIPT, C_XENSTORED, onPath('gcc'))) return;
-  const ours = await transcript(listener!.path, memoryQuotaSteps, { x: async () => streamClient(guests.clients.get(13)!) });
-  const theirs = await transcript(oracle!.socket, memoryQuotaSteps, { x: async () => ringFileClient(`${oracle!.dir}/fx`, 13) });
-  t.deepEqual(ours, theirs);
+  const ours = await sameAsC(t, memoryQuotaSteps, { x: 13 });
   t.true(ours.some((l) => l.includes('TRANSACTION_END') && l.includes('ENOMEM')), ours.join('\n'));
 });
