@@ -1,8 +1,7 @@
 // Imported: the global Buffer is a getter in Node 20, called at every use on the request path.
 import { Buffer } from 'node:buffer';
 import { XsStore, type StoreChange, type XsQuotas } from '../store/index.js';
-import { fail } from '../store/errors.js';
-import { XENSTORE_ERROR_PROTO, XS_HEADER_SIZE, XS_INTRODUCE_DOMAIN_PATH, XS_RELEASE_DOMAIN_PATH, XsType, xsTypeName, type XsPacket } from '../wire/messages.js';
+import { XENSTORE_ERROR_PROTO, XS_HEADER_SIZE, XsType, xsTypeName, type XsPacket } from '../wire/messages.js';
 import { encodePacket } from '../wire/serializer.js';
 import { controlCommand, type ControlContext, type DomainUsage } from './control.js';
 import type { TraceLog } from './trace-log.js';
@@ -13,8 +12,8 @@ import { SYSTEM_CLOCK, type DaemonClock } from './clock.js';
 import { GuestOutputs, WATCH_EVENT_TIMEOUT_MS_DEFAULT } from './output-queue.js';
 import type { ByteStream, GuestConnector } from './stream.js';
 import { fireChange, fireSpecial, WatchTable } from './watches.js';
-import type { WrlCredit } from './write-rate-limit.js';
 import { WriteCredits } from './write-credits.js';
+import { DomainTable } from './domains.js';
 
 export interface XenstoreServerOptions {
   /** The tree to serve; a fresh one (with `quotas`) when omitted. */
@@ -46,30 +45,6 @@ const ENOMEM_PAYLOAD = Buffer.from('ENOMEM\0', 'latin1');
 /** Bytes we keep from an unprivileged stream without flow control while not reading it. */
 const HELD_INPUT_BYTES_MAX = 1 << 20;
 
-interface Domain {
-  domid: number;
-  port: number;
-  gfn: number;
-  connection: Connection | undefined;
-  target: number | undefined;
-  /** Shut down (or crashed) and reported with @releaseDomain; XS_RESUME clears it (C's domain->shutdown). */
-  shutdown: boolean;
-  wrl: WrlCredit;
-  /**
-   * Domains whose SET_TARGET named this one, once per call, most recent last. C takes a talloc
-   * reference to the target's connection each time, so a RELEASE of this domain while any is
-   * left only drops the most recent one (see release()).
-   */
-  targetedBy: Domain[];
-  /** The domains this one named in SET_TARGET calls (the references it holds). */
-  targets: Domain[];
-  /**
-   * Dead, but kept for `targetedBy` (C unlinks the connection from its own parent, and a
-   * SET_TARGET reference keeps it): released when the last reference goes.
-   */
-  gone: boolean;
-}
-
 /**
  * The xenstored server: transport-agnostic. Each connection is a ByteStream carrying
  * xsd_sockmsg frames; requests run to completion one at a time, replies and watch events go
@@ -80,7 +55,7 @@ export class XenstoreServer implements HandlerContext {
   readonly eventQueueBytesMax: number;
   readonly watches = new WatchTable((domid, bytes) => this.store.adjustMemory(domid, bytes));
   private readonly connections = new Set<Connection>();
-  private readonly domains = new Map<number, Domain>();
+  private readonly domains: DomainTable;
   private readonly guests: GuestConnector | undefined;
   /** Where trace lines go; undefined when not tracing (then no line is even formatted). */
   private trace: ((line: string) => void) | undefined;
@@ -132,8 +107,19 @@ export class XenstoreServer implements HandlerContext {
     this.store.onMemoryWarning = (domid, bytes, above) => this.trace?.(above
       ? `domain ${domid} exceeds the soft memory quota: ${bytes} > ${this.store.quotas.memoryBytesSoftMax} bytes`
       : `domain ${domid} is below the soft memory quota again: ${bytes} bytes`);
-    this.guests?.onDomainGone?.((domid) => this.domainGone(domid));
-    this.guests?.onDomainShutdown?.((domid) => this.domainShutdown(domid));
+    this.domains = new DomainTable({
+      store: this.store,
+      credits: this.credits,
+      guests: this.guests,
+      connectGuest: (stream, domid) => this.addConnection(stream, { domid, privileged: false }),
+      resetGuest: (conn) => this.resetGuest(conn),
+      closeGuest: (conn) => this.closeGuest(conn),
+      connections: () => this.connections,
+      fireSpecial: (name) => fireSpecial(this.watches, this.store, name, this.eventQueueBytesMax, this.sendFrame),
+      trace: (line) => this.trace?.(line),
+    });
+    this.guests?.onDomainGone?.((domid) => this.domains.gone(domid));
+    this.guests?.onDomainShutdown?.((domid) => this.domains.shutdown(domid));
   }
 
   /** Serve a new connection. Socket connections are `{ domid: 0, privileged: true }`. */
@@ -394,9 +380,7 @@ export class XenstoreServer implements HandlerContext {
     this.connections.delete(conn);
     // A guest whose ring broke stays introduced without a connection, as in C (ignore_connection);
     // RELEASE or the connector's onDomainGone removes it.
-    for (const domain of this.domains.values()) {
-      if (domain.connection === conn) domain.connection = undefined;
-    }
+    this.domains.forgetConnection(conn);
   }
 
   forgetTransactions(conn: Connection): void {
@@ -404,35 +388,30 @@ export class XenstoreServer implements HandlerContext {
     conn.transactions.clear();
   }
 
-  // ---- HandlerContext: domains ----------------------------------------------------------------
+  // ---- HandlerContext: domains (DomainTable, domains.ts) --------------------------------------
 
   introduce(domid: number, gfn: number, port: number): void {
-    if (domid === 0) return;
-    const existing = this.domains.get(domid);
-    if (existing !== undefined) {
-      // Re-introduction (e.g. after resume) rebinds the port and resets the connection.
-      existing.port = port;
-      if (existing.connection !== undefined && !existing.connection.closed) this.resetGuest(existing.connection);
-      return;
-    }
-    let connection: Connection | undefined;
-    if (this.guests !== undefined) {
-      let stream: ByteStream;
-      try {
-        stream = this.guests.connect(domid, gfn, port);
-      } catch (error) {
-        this.trace?.(`introduce dom${domid}: ${(error as Error).message}`);
-        fail('EINVAL');
-      }
-      // C resets the ring at every INTRODUCE, the first one included.
-      stream.resetRing?.();
-      connection = this.addConnection(stream, { domid, privileged: false });
-    }
-    // C's new_domain(): the domain's write credit, for its ring's connection.
-    const wrl = this.credits.addDomain(domid);
-    if (connection !== undefined) connection.wrl = wrl;
-    this.domains.set(domid, { domid, port, gfn, connection, target: undefined, shutdown: false, wrl, targetedBy: [], targets: [], gone: false });
-    fireSpecial(this.watches, this.store, XS_INTRODUCE_DOMAIN_PATH, this.eventQueueBytesMax, this.sendFrame);
+    this.domains.introduce(domid, gfn, port);
+  }
+
+  release(domid: number): void {
+    this.domains.release(domid);
+  }
+
+  resume(domid: number): void {
+    this.domains.resume(domid);
+  }
+
+  setTarget(domid: number, target: number): void {
+    this.domains.setTarget(domid, target);
+  }
+
+  domainExists(domid: number): boolean {
+    return this.domains.exists(domid);
+  }
+
+  isIntroduced(domid: number): boolean {
+    return this.domains.isIntroduced(domid);
   }
 
   /**
@@ -448,100 +427,11 @@ export class XenstoreServer implements HandlerContext {
     conn.stream.resetRing?.();
   }
 
-  release(domid: number): void {
-    const domain = this.domains.get(domid);
-    if (domain === undefined) fail('ENOENT');
-    // A dead domain kept for a reference has no connection (C's find_connected_domain()).
-    if (domain.gone) fail('EINVAL');
-    // C's do_release() is talloc_free() of the domain's connection: while a SET_TARGET
-    // reference to it is left, that frees only the most recent reference (the domain stays
-    // introduced and served, its nodes stay, and no @releaseDomain fires).
-    const holder = domain.targetedBy.pop();
-    if (holder !== undefined) {
-      removeOne(holder.targets, domain);
-      return;
-    }
-    this.releaseDomain(domid);
-  }
-
-  private releaseDomain(domid: number): void {
-    const domain = this.domains.get(domid);
-    if (domain === undefined) return;
-    this.domains.delete(domid);
-    const conn = domain.connection;
-    if (conn !== undefined && !conn.closed) {
-      // C drops the guest's watches first so the removal of its nodes does not notify it.
-      this.watches.clear(conn);
-      this.dropConnection(conn);
-      conn.stream.close();
-    }
-    for (const other of this.connections) if (other.target === domid) other.target = undefined;
-    // The references this domain held go with its connection (talloc frees its children); a
-    // dead target they kept goes with the last one, before this domain itself, as in C.
-    for (const holder of domain.targetedBy) removeOne(holder.targets, domain);
-    domain.targetedBy.length = 0;
-    for (const target of domain.targets.splice(0)) {
-      removeOne(target.targetedBy, domain);
-      if (target.gone && target.targetedBy.length === 0) this.releaseDomain(target.domid);
-    }
-    this.store.releaseDomain(domid);
-    fireSpecial(this.watches, this.store, XS_RELEASE_DOMAIN_PATH, this.eventQueueBytesMax, this.sendFrame);
-    // C's destroy_domain() gives the credit back after firing @releaseDomain.
-    this.credits.removeDomain(domain.wrl);
-  }
-
-  /**
-   * A guest shut down or crashed: C's domain_cleanup() fires @releaseDomain once, and keeps
-   * the domain introduced and its connection open until the domain dies or dom0 releases it.
-   */
-  private domainShutdown(domid: number): void {
-    const domain = this.domains.get(domid);
-    if (domain === undefined || domain.shutdown) return;
-    domain.shutdown = true;
-    fireSpecial(this.watches, this.store, XS_RELEASE_DOMAIN_PATH, this.eventQueueBytesMax, this.sendFrame);
-  }
-
-  /**
-   * The connector saw the domain die. C unlinks its connection from its own parent; a
-   * SET_TARGET reference keeps it alive (introduced, its nodes kept, no @releaseDomain) until
-   * the device model that holds it goes.
-   */
-  private domainGone(domid: number): void {
-    const domain = this.domains.get(domid);
-    if (domain === undefined || domain.gone) return;
-    if (domain.targetedBy.length > 0) domain.gone = true;
-    else this.releaseDomain(domid);
-  }
-
-  resume(domid: number): void {
-    const domain = this.domains.get(domid);
-    if (domain === undefined) fail('ENOENT');
-    if (domain.gone) fail('EINVAL');
-    // A later shutdown is reported again (C's do_resume() clears domain->shutdown).
-    domain.shutdown = false;
-  }
-
-  setTarget(domid: number, target: number): void {
-    const domain = this.domains.get(domid);
-    if (domain === undefined) fail('ENOENT');
-    if (domain.gone) fail('EINVAL');
-    const targetDomain = target === 0 ? undefined : this.domains.get(target);
-    if (target !== 0 && targetDomain === undefined) fail('ENOENT');
-    if (targetDomain?.gone === true) fail('EINVAL');
-    if (targetDomain !== undefined) {
-      targetDomain.targetedBy.push(domain);
-      domain.targets.push(targetDomain);
-    }
-    domain.target = target;
-    if (domain.connection !== undefined) domain.connection.target = target;
-  }
-
-  domainExists(domid: number): boolean {
-    return domid === 0 || this.domains.has(domid) || (this.guests?.domainExists?.(domid) ?? true);
-  }
-
-  isIntroduced(domid: number): boolean {
-    return domid === 0 || this.domains.has(domid);
+  /** A released guest's connection: C drops its watches first, so that the removal of its nodes does not notify it. */
+  private closeGuest(conn: Connection): void {
+    this.watches.clear(conn);
+    this.dropConnection(conn);
+    conn.stream.close();
   }
 
   control(args: string[]): Buffer {
@@ -575,7 +465,7 @@ export class XenstoreServer implements HandlerContext {
   }
 
   private memoryReport(): string {
-    const domids = new Set([0, ...this.domains.keys(), ...this.store.accountedDomains()]);
+    const domids = new Set([0, ...this.domains.domids(), ...this.store.accountedDomains()]);
     const lines = [`splitblk xenstored memory report: ${this.connections.size} connections`];
     for (const domid of [...domids].sort((a, b) => a - b)) {
       const u = this.domainUsage(domid)!;
@@ -588,12 +478,7 @@ export class XenstoreServer implements HandlerContext {
 
   /** Introduced guest domains. */
   introducedDomains(): number[] {
-    return [...this.domains.keys()];
+    return this.domains.domids();
   }
 }
 
-/** Remove one occurrence of `item` (the last) from `list`. */
-function removeOne<T>(list: T[], item: T): void {
-  const i = list.lastIndexOf(item);
-  if (i >= 0) list.splice(i, 1);
-}
