@@ -34,8 +34,8 @@ export class RingByteStream extends ClosableStream implements ByteStream {
   private readonly passesPerWakeMax: number;
   private readonly onBroken: ((reason: string) => void) | undefined;
   private readonly outQueue: Buffer[] = [];
-  /** An XENSTORE_ERROR_* to report once the receiver's chunk is consumed (see failWith()); 0: none. */
-  private errorToReport = 0;
+  /** A failure found during a service pass, reported once the pass is done with its input (see failSoon()). */
+  private deferred: { xsError: number; reason: string } | undefined;
   /** Bytes of outQueue[0] already in the ring. */
   private outOffset = 0;
   private outBytes = 0;
@@ -87,15 +87,12 @@ export class RingByteStream extends ClosableStream implements ByteStream {
   }
 
   writeSome(buf: Uint8Array, offset: number): number {
-    if (this.closed || offset >= buf.length) return 0;
-    if (this.errorToReport !== 0) return 0;
+    if (this.closed || this.deferred !== undefined || offset >= buf.length) return 0;
     const n = this.page.produce(this.outHalf, buf, offset);
     if (n === RING_CORRUPT) {
-      // Inside a service pass (the receiver answering what it was handed) the connection
-      // fails when the pass is done, so that the request read stays consumed, as in C, whose
-      // readchn() moved req_cons before the reply found rsp[] broken.
-      if (this.servicing) this.errorToReport = XENSTORE_ERROR_RINGIDX;
-      else this.fail(`${this.end} ring: corrupt ${this.outHalf.name} indices`, true);
+      // The receiver answering what it was handed: the request it read stays consumed, as in
+      // C, whose readchn() moved req_cons before the reply found rsp[] broken.
+      this.failSoon(XENSTORE_ERROR_RINGIDX, `${this.end} ring: corrupt ${this.outHalf.name} indices`);
       return 0;
     }
     if (n > 0) {
@@ -182,8 +179,8 @@ export class RingByteStream extends ClosableStream implements ByteStream {
         // The peer may have consumed replies: the server's own queue (writeSome) moves on.
         this.writableCb?.();
         if (this.closed) return;
-        if (this.errorToReport !== 0) {
-          this.reportAndClose(this.errorToReport, `${this.end} ring: corrupt ${this.outHalf.name} indices`);
+        if (this.deferred !== undefined) {
+          this.reportDeferred();
           return;
         }
         const progress = pulled + pushed + this.produced;
@@ -219,7 +216,7 @@ export class RingByteStream extends ClosableStream implements ByteStream {
       else this.inputHeld = true;
     }
     if (n > 0) this.page.release(this.inHalf, n);
-    if (this.errorToReport !== 0) return this.reportAndClose(this.errorToReport, `${this.end} ring: failed while handling its input`);
+    if (this.deferred !== undefined) return this.reportDeferred();
     return n;
   }
 
@@ -231,8 +228,21 @@ export class RingByteStream extends ClosableStream implements ByteStream {
    */
   failWith(xsError: number): void {
     if (this.closed) return;
-    if (this.servicing) this.errorToReport = xsError;
-    else this.reportAndClose(xsError, 'the receiver failed the connection');
+    this.failSoon(xsError, `${this.end} ring: the receiver failed the connection`);
+  }
+
+  /**
+   * Report `xsError` and close: at once, or, during a service pass, when the pass is done with
+   * the input the receiver took (so that it stays consumed).
+   */
+  private failSoon(xsError: number, reason: string): void {
+    if (this.servicing) this.deferred ??= { xsError, reason };
+    else this.reportAndClose(xsError, reason);
+  }
+
+  private reportDeferred(): -1 {
+    const { xsError, reason } = this.deferred!;
+    return this.reportAndClose(xsError, reason);
   }
 
   /** Produce queued bytes; returns the count, or -1 when the connection broke. */
@@ -255,14 +265,15 @@ export class RingByteStream extends ClosableStream implements ByteStream {
   }
 
   private fail(reason: string, badIndex: boolean): -1 {
-    if (badIndex && this.end === 'daemon') return this.reportAndClose(XENSTORE_ERROR_RINGIDX, reason);
+    if (badIndex) return this.reportAndClose(XENSTORE_ERROR_RINGIDX, reason);
     this.onBroken?.(reason);
     this.close();
     return -1;
   }
 
+  /** The daemon end reports `xsError` in the page's `error` (the guest end has nobody to tell); then close. */
   private reportAndClose(xsError: number, reason: string): -1 {
-    this.errorToReport = 0;
+    this.deferred = undefined;
     if (this.end === 'daemon') {
       this.page.storeWord(XsRingOffset.error, xsError);
       // Let the guest see the error (Linux's xenbus checks it when woken).

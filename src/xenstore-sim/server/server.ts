@@ -427,9 +427,11 @@ export class XenstoreServer implements HandlerContext {
     conn.stream.resetRing?.();
   }
 
-  /** A released guest's connection: C drops its watches first, so that the removal of its nodes does not notify it. */
+  /**
+   * A released guest's connection. Its watches go first (dropConnection() clears them before
+   * anything else), so that the removal of its nodes does not notify it, as in C.
+   */
   private closeGuest(conn: Connection): void {
-    this.watches.clear(conn);
     this.dropConnection(conn);
     conn.stream.close();
   }
